@@ -1,0 +1,42 @@
+"""An endless stream of (prompt, video) training pairs, rendered on the fly."""
+
+import numpy as np
+import torch
+
+from .render import render_text_video
+from .splits import HoldOuts, sample_training_prompt
+
+
+def video_to_model_space(video: np.ndarray) -> torch.Tensor:
+    """uint8 `(F, H, W)` -> float32 `(1, F, H, W)` in [-1, 1], the range the model sees."""
+    return torch.from_numpy(video).float().div(127.5).sub(1.0).unsqueeze(0)
+
+
+class ScrollingTextDataset(torch.utils.data.IterableDataset):
+    """Yields `(prompt, video)` forever; `video` is float `(1, 16, 32, 32)` in [-1, 1].
+
+    Item `i` of the stream is a pure function of `(seed, process_index, worker_id, i)`, so processes
+    and DataLoader workers never repeat each other, and a resumed run that starts at
+    `start_index` sees exactly what an uninterrupted run would have seen.
+    """
+
+    def __init__(self, seed: int = 0, process_index: int = 0, start_index: int = 0, hold_outs: HoldOuts = HoldOuts()):
+        super().__init__()
+        self.seed = seed
+        self.process_index = process_index
+        self.start_index = start_index
+        self.hold_outs = hold_outs
+
+    def prompt_at(self, index: int, worker_id: int = 0) -> str:
+        """The prompt of item `index` of this stream."""
+        rng = np.random.default_rng((self.seed, self.process_index, worker_id, index))
+        return sample_training_prompt(rng, self.hold_outs)
+
+    def __iter__(self):
+        worker = torch.utils.data.get_worker_info()
+        worker_id, num_workers = (worker.id, worker.num_workers) if worker is not None else (0, 1)
+        index = self.start_index + worker_id
+        while True:
+            prompt = self.prompt_at(index, worker_id)
+            yield prompt, video_to_model_space(render_text_video(prompt))
+            index += num_workers

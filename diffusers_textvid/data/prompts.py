@@ -1,0 +1,56 @@
+"""The prompt language: which symbols exist, how long a prompt may be, how to count and index prompts."""
+
+import string
+
+VOCABULARY = string.ascii_uppercase + string.digits  # 36 symbols, in token-id order
+MIN_PROMPT_LENGTH = 1
+MAX_PROMPT_LENGTH = 6
+
+
+def normalize_prompt(text: str) -> str:
+    """Upper-case `text` and check it is a prompt of the language; raise `ValueError` naming the problem."""
+    if not isinstance(text, str):
+        raise TypeError(f"A prompt must be a str, got {type(text).__name__}.")
+    prompt = text.upper()
+    unknown = sorted({character for character in prompt if character not in VOCABULARY})
+    if unknown:
+        raise ValueError(
+            f"Prompt {text!r} contains unknown character(s) {', '.join(repr(c) for c in unknown)}: "
+            f"only A-Z and 0-9 are allowed."
+        )
+    if not MIN_PROMPT_LENGTH <= len(prompt) <= MAX_PROMPT_LENGTH:
+        raise ValueError(
+            f"Prompt {text!r} has {len(prompt)} characters; it must have "
+            f"{MIN_PROMPT_LENGTH} to {MAX_PROMPT_LENGTH}."
+        )
+    return prompt
+
+
+def count_prompts(length: int) -> int:
+    """How many distinct prompts of exactly `length` symbols exist."""
+    return len(VOCABULARY) ** length
+
+
+def total_prompt_count() -> int:
+    """How many distinct prompts exist over all allowed lengths."""
+    return sum(count_prompts(n) for n in range(MIN_PROMPT_LENGTH, MAX_PROMPT_LENGTH + 1))
+
+
+def prompt_from_index(index: int) -> str:
+    """Map an integer in `[0, total_prompt_count())` to a prompt: shorter prompts first, then base-36 order."""
+    if not 0 <= index < total_prompt_count():
+        raise ValueError(f"Prompt index {index} is outside [0, {total_prompt_count()}).")
+    length = MIN_PROMPT_LENGTH
+    while index >= count_prompts(length):
+        index -= count_prompts(length)
+        length += 1
+    symbols = []
+    for _ in range(length):
+        index, digit = divmod(index, len(VOCABULARY))
+        symbols.append(VOCABULARY[digit])
+    return "".join(reversed(symbols))
+
+
+def single_position_variants(prompt: str, position: int) -> list[str]:
+    """The 35 prompts that differ from `prompt` only at `position`."""
+    return [prompt[:position] + symbol + prompt[position + 1 :] for symbol in VOCABULARY if symbol != prompt[position]]

@@ -1,0 +1,1 @@
+from .modeling_textvid import TextVideoDiTModel, TextVideoDiTOutput

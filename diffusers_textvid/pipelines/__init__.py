@@ -1,0 +1,1 @@
+from .pipeline_textvid import TextVideoPipeline, TextVideoPipelineOutput

@@ -1,0 +1,68 @@
+"""Named model sizes and `build_pipeline`, the untrained pipeline that training starts from.
+
+- `tiny`: a few thousand parameters, for tests (seconds on a CPU).
+- `original`: the design we follow (d=128, 6 layers, 8 heads, 2x4x4 patches = 512 tokens,
+  epsilon prediction); the baseline of the benchmarks.
+- `small`: the shipped model's size.
+"""
+
+from diffusers import DDPMScheduler
+
+from .models import TextVideoDiTModel
+from .pipelines import TextVideoPipeline
+from .text import build_character_tokenizer, build_text_encoder
+
+PRESETS = {
+    "tiny": {
+        "transformer": dict(patch_size=(4, 8, 8), hidden_size=32, num_layers=2, num_attention_heads=2,
+                            mlp_ratio=2.0, text_embed_dim=32, timestep_embed_dim=32),
+        "text_encoder": dict(hidden_size=32, num_layers=1, num_heads=2),
+        "prediction_type": "sample",
+    },
+    "original": {
+        "transformer": dict(patch_size=(2, 4, 4), hidden_size=128, num_layers=6, num_attention_heads=8,
+                            text_embed_dim=128),
+        "text_encoder": dict(hidden_size=128, num_layers=2, num_heads=4),
+        "prediction_type": "epsilon",
+    },
+    "small": {
+        "transformer": dict(patch_size=(2, 8, 8), hidden_size=256, num_layers=6, num_attention_heads=8,
+                            text_embed_dim=128),
+        "text_encoder": dict(hidden_size=128, num_layers=2, num_heads=4),
+        "prediction_type": "sample",
+    },
+}
+
+
+def build_scheduler(prediction_type: str = "epsilon") -> DDPMScheduler:
+    """DDPM with the design's schedule: betas linear from 1e-4 to 0.02 over 1000 steps.
+
+    Every key is written out so that `OtherScheduler.from_config(scheduler.config)` carries it.
+    "trailing" spacing starts sampling at the last training step (pure noise) even with few steps.
+    """
+    return DDPMScheduler(
+        num_train_timesteps=1000,
+        beta_start=1e-4,
+        beta_end=0.02,
+        beta_schedule="linear",
+        variance_type="fixed_small",
+        clip_sample=True,
+        clip_sample_range=1.0,
+        prediction_type=prediction_type,
+        timestep_spacing="trailing",
+        steps_offset=0,
+        rescale_betas_zero_snr=False,
+    )
+
+
+def build_pipeline(preset: str = "tiny", prediction_type: str | None = None) -> TextVideoPipeline:
+    """An untrained `TextVideoPipeline` of the named size (see `PRESETS`)."""
+    if preset not in PRESETS:
+        raise ValueError(f"Unknown preset {preset!r}; choose one of {sorted(PRESETS)}.")
+    sizes = PRESETS[preset]
+    return TextVideoPipeline(
+        tokenizer=build_character_tokenizer(),
+        text_encoder=build_text_encoder(**sizes["text_encoder"]),
+        transformer=TextVideoDiTModel(**sizes["transformer"]),
+        scheduler=build_scheduler(prediction_type or sizes["prediction_type"]),
+    )
