@@ -17,7 +17,7 @@ PRESETS = {
         "transformer": dict(patch_size=(4, 8, 8), hidden_size=32, num_layers=2, num_attention_heads=2,
                             mlp_ratio=2.0, text_embed_dim=32, timestep_embed_dim=32),
         "text_encoder": dict(hidden_size=32, num_layers=1, num_heads=2),
-        "prediction_type": "sample",
+        "prediction_type": "v_prediction",
     },
     "original": {
         "transformer": dict(patch_size=(2, 4, 4), hidden_size=128, num_layers=6, num_attention_heads=8,
@@ -26,10 +26,10 @@ PRESETS = {
         "prediction_type": "epsilon",
     },
     "small": {
-        "transformer": dict(patch_size=(2, 8, 8), hidden_size=256, num_layers=6, num_attention_heads=8,
+        "transformer": dict(patch_size=(4, 8, 8), hidden_size=192, num_layers=6, num_attention_heads=6,
                             text_embed_dim=128),
         "text_encoder": dict(hidden_size=128, num_layers=2, num_heads=4),
-        "prediction_type": "sample",
+        "prediction_type": "v_prediction",
     },
 }
 

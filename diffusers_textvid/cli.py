@@ -1,0 +1,194 @@
+"""The `textvid` command: `textvid generate` writes one video, `textvid eval` scores a model.
+
+    textvid generate HELLO -o hello.gif --steps 25 --scheduler ddim
+    textvid eval --num-prompts 100 --json results.json
+
+Mistakes the user can fix (a bad prompt, no model, a missing extra) print one line on stderr and
+exit with status 2, like argparse's own usage errors; no traceback.
+"""
+
+import argparse
+import json
+import os
+import random
+import sys
+import time
+
+import torch
+from diffusers.utils import export_to_gif, export_to_video
+
+import diffusers_textvid
+
+from .data.prompts import normalize_prompt
+from .evaluation import evaluate_pipeline, evaluation_prompt_sets
+from .pipelines import TextVideoPipeline
+from .schedulers import DEFAULT_SCHEDULER, SCHEDULERS, swap_scheduler
+
+VIDEO_EXTRA = 'pip install "diffusers-textvid[video]"'
+OUTPUT_SUFFIXES = (".gif", ".mp4")
+
+
+class UsageError(Exception):
+    """A problem the user can fix; `main` prints it and exits with status 2."""
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def load_pipeline(model_dir: str | None, scheduler_name: str, num_inference_steps: int) -> TextVideoPipeline:
+    """Load a saved pipeline folder (default: the shipped model) with the named scheduler, on the GPU if there is one."""
+    model_dir = model_dir or diffusers_textvid.DEFAULT_MODEL_DIR
+    if not os.path.isfile(os.path.join(model_dir, "model_index.json")):
+        raise UsageError(
+            f"No model at {model_dir!r} (no model_index.json there). "
+            "Pass --model DIR, a folder written by TextVideoPipeline.save_pretrained."
+        )
+    try:
+        pipe = TextVideoPipeline.from_pretrained(model_dir)
+        swap_scheduler(pipe, scheduler_name, num_inference_steps)
+    except ValueError as error:
+        raise UsageError(str(error)) from error
+    return pipe.to("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def check_video_writer(path: str):
+    """Raise `UsageError` unless `path` names a format this installation can write."""
+    suffix = os.path.splitext(path)[1].lower()
+    if suffix not in OUTPUT_SUFFIXES:
+        raise UsageError(f"Cannot write {path!r}: the output must end in {' or '.join(OUTPUT_SUFFIXES)}.")
+    if suffix == ".mp4":
+        try:
+            import imageio  # noqa: F401  (export_to_video writes through imageio's ffmpeg plugin)
+            import imageio_ffmpeg  # noqa: F401
+        except ImportError as error:
+            raise UsageError(f"Writing .mp4 needs imageio and imageio-ffmpeg: {VIDEO_EXTRA}") from error
+
+
+def write_video(frames: list, path: str):
+    """Write PIL frames as a GIF or an MP4, as the suffix of `path` says."""
+    if path.lower().endswith(".gif"):
+        export_to_gif(frames, path)
+    else:
+        export_to_video([frame.convert("RGB") for frame in frames], path)
+
+
+def generate(args):
+    """`textvid generate`: one video of one prompt."""
+    check_video_writer(args.output)
+    pipe = load_pipeline(args.model, args.scheduler, args.steps)
+    try:
+        prompt = pipe.normalize_prompt(args.prompt)
+    except ValueError as error:
+        raise UsageError(str(error)) from error
+    seed = args.seed if args.seed is not None else random.randrange(2**31)
+    began = time.perf_counter()
+    frames = pipe(
+        prompt,
+        num_inference_steps=args.steps,
+        guidance_scale=args.guidance_scale,
+        generator=torch.Generator().manual_seed(seed),
+        output_type="pil",
+    ).frames[0]
+    write_video(frames, args.output)
+    seconds = time.perf_counter() - began
+    print(
+        f"Wrote {args.output}: {prompt!r}, {len(frames)} frames, {type(pipe.scheduler).__name__}, "
+        f"{args.steps} steps, seed {seed}, in {seconds:.2f} s"
+    )
+
+
+def format_table(results: dict[str, dict]) -> str:
+    """One row per prompt set: prompts, char acc %, prompt acc %, PSNR dB, s/video."""
+    header = f"{'set':<20} {'prompts':>7} {'char acc %':>10} {'prompt acc %':>12} {'PSNR dB':>8} {'s/video':>8}"
+    rows = [
+        f"{name:<20} {result['num_prompts']:>7} {100 * result['char_accuracy']:>10.1f} "
+        f"{100 * result['prompt_accuracy']:>12.1f} {result['psnr_db']:>8.2f} {result['seconds_per_video']:>8.3f}"
+        for name, result in results.items()
+    ]
+    return "\n".join([header, "-" * len(header), *rows])
+
+
+def evaluate(args):
+    """`textvid eval`: score the model on the standard prompt sets, or on the prompts given."""
+    try:
+        prompt_sets = (
+            {"given": [normalize_prompt(prompt) for prompt in args.prompts]}
+            if args.prompts
+            else evaluation_prompt_sets(args.num_prompts, args.seed)
+        )
+    except ValueError as error:
+        raise UsageError(str(error)) from error
+    pipe = load_pipeline(args.model, args.scheduler, args.steps)
+    pipe.set_progress_bar_config(disable=True)
+    results = {
+        name: evaluate_pipeline(pipe, prompts, args.steps, args.guidance_scale, args.seed, args.batch_size)
+        for name, prompts in prompt_sets.items()
+    }
+    print(
+        f"{type(pipe.scheduler).__name__}, {args.steps} steps, guidance {args.guidance_scale}, seed {args.seed}\n"
+        + format_table(results)
+    )
+    if args.json:
+        settings = {
+            "model": args.model or diffusers_textvid.DEFAULT_MODEL_DIR,
+            "scheduler": args.scheduler,
+            "num_inference_steps": args.steps,
+            "guidance_scale": args.guidance_scale,
+            "seed": args.seed,
+            "batch_size": args.batch_size,
+        }
+        with open(args.json, "w") as file:
+            json.dump({"settings": settings, "sets": results}, file, indent=2)
+        print(f"Wrote {args.json}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="textvid", description="Videos of scrolling text from a diffusion model.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def add_sampling_options(command: argparse.ArgumentParser):
+        command.add_argument("--model", metavar="DIR", help="saved pipeline folder (default: the shipped model)")
+        command.add_argument("--scheduler", choices=list(SCHEDULERS), default=DEFAULT_SCHEDULER,
+                             help=f"sampler (default: {DEFAULT_SCHEDULER})")
+        command.add_argument("--steps", type=positive_int, default=25, help="denoising steps (default: 25)")
+        command.add_argument("--guidance-scale", type=non_negative_float, default=1.0,
+                             help="classifier-free guidance, on above 1 (default: 1.0)")
+
+    generate_command = commands.add_parser("generate", help="write a video of one prompt")
+    generate_command.add_argument("prompt", help="1 to 6 symbols, A-Z and 0-9")
+    generate_command.add_argument("-o", "--output", required=True, help="output file, .gif or .mp4")
+    add_sampling_options(generate_command)
+    generate_command.add_argument("--seed", type=int, help="noise seed (default: a random one, printed)")
+    generate_command.set_defaults(run=generate)
+
+    eval_command = commands.add_parser("eval", help="score a model: character accuracy, PSNR, speed")
+    add_sampling_options(eval_command)
+    eval_command.add_argument("--num-prompts", type=positive_int, default=100,
+                              help="validation prompts; hold-out sets take at most 50 (default: 100)")
+    eval_command.add_argument("--seed", type=int, default=0, help="seed of the prompt draw and the noise (default: 0)")
+    eval_command.add_argument("--prompts", nargs="+", metavar="PROMPT", help="evaluate only these prompts")
+    eval_command.add_argument("--batch-size", type=positive_int, default=32, help="videos per batch (default: 32)")
+    eval_command.add_argument("--json", metavar="PATH", help="write every result, per prompt too, to this file")
+    eval_command.set_defaults(run=evaluate)
+    return parser
+
+
+def main(argv: list[str] | None = None):
+    """Entry point of the `textvid` console script; `argv` defaults to `sys.argv[1:]`."""
+    args = build_parser().parse_args(argv)
+    try:
+        args.run(args)
+    except UsageError as error:
+        print(f"textvid: error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None

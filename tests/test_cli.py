@@ -1,0 +1,145 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageSequence
+
+import diffusers_textvid
+from conftest import build_tiny_pipeline
+from diffusers_textvid.cli import main
+from diffusers_textvid.schedulers import SCHEDULERS
+
+TEXTVID = Path(sys.executable).with_name("textvid")  # the console script of this environment
+
+
+def save_tiny_pipeline(folder: Path, prediction_type: str | None = None) -> str:
+    """Save a tiny pipeline with perturbed weights: untrained, every frame is the same grey, and a
+    GIF merges identical frames, hiding how many were written."""
+    build_tiny_pipeline(prediction_type).save_pretrained(folder)
+    return str(folder)
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    """The tiny preset as built: it predicts the clean sample."""
+    return save_tiny_pipeline(tmp_path_factory.mktemp("tiny"))
+
+
+@pytest.fixture(scope="module")
+def epsilon_model_dir(tmp_path_factory):
+    """A tiny model that predicts noise, which every scheduler can sample."""
+    return save_tiny_pipeline(tmp_path_factory.mktemp("tiny_epsilon"), prediction_type="epsilon")
+
+
+def run_main(argv: list[str]) -> int:
+    """Call the CLI in-process; return its exit status (0 when it returns normally)."""
+    try:
+        main(argv)
+    except SystemExit as exit:
+        return exit.code
+    return 0
+
+
+def gif_frames(path: Path) -> list[Image.Image]:
+    with Image.open(path) as gif:
+        return [frame.copy() for frame in ImageSequence.Iterator(gif)]
+
+
+def test_generate_writes_a_gif_of_16_frames(model_dir, tmp_path, capsys):
+    output = tmp_path / "hello.gif"
+    assert run_main(["generate", "hello", "-o", str(output), "--model", model_dir, "--steps", "2", "--seed", "0"]) == 0
+    frames = gif_frames(output)
+    assert len(frames) == 16 and all(frame.size == (32, 32) for frame in frames)
+    printed = capsys.readouterr().out
+    assert str(output) in printed and " s" in printed
+
+
+@pytest.mark.parametrize("name", list(SCHEDULERS))
+def test_generate_works_with_every_scheduler(name, epsilon_model_dir, tmp_path, capsys):
+    output = tmp_path / "out.gif"
+    argv = ["generate", "AB", "-o", str(output), "--model", epsilon_model_dir, "--steps", "4", "--scheduler", name]
+    assert run_main(argv) == 0
+    assert output.exists()
+    assert SCHEDULERS[name].__name__ in capsys.readouterr().out
+
+
+def test_scheduler_that_cannot_sample_the_model_exits_2(model_dir, tmp_path, capsys):
+    argv = ["generate", "AB", "-o", str(tmp_path / "out.gif"), "--model", model_dir, "--scheduler", "euler-a"]
+    assert run_main(argv) == 2
+    assert "'sample'" in capsys.readouterr().err
+
+
+def test_too_few_steps_for_pndm_exits_2(epsilon_model_dir, tmp_path, capsys):
+    argv = ["generate", "AB", "-o", str(tmp_path / "o.gif"), "--model", epsilon_model_dir, "--scheduler", "pndm",
+            "--steps", "2"]
+    assert run_main(argv) == 2
+    assert "at least 4" in capsys.readouterr().err
+
+
+def test_unknown_character_exits_2_naming_it(model_dir, tmp_path, capsys):
+    output = tmp_path / "out.gif"
+    assert run_main(["generate", "HI!", "-o", str(output), "--model", model_dir]) == 2
+    error = capsys.readouterr().err
+    assert "'!'" in error and "Traceback" not in error
+    assert not output.exists()
+
+
+def test_too_long_prompt_exits_2(model_dir, tmp_path, capsys):
+    assert run_main(["generate", "ABCDEFGHIJ", "-o", str(tmp_path / "out.gif"), "--model", model_dir]) == 2
+    assert "too long" in capsys.readouterr().err
+
+
+def test_missing_model_folder_exits_2_asking_for_model(tmp_path, capsys):
+    assert run_main(["generate", "AB", "-o", str(tmp_path / "o.gif"), "--model", str(tmp_path / "missing")]) == 2
+    assert "--model" in capsys.readouterr().err
+
+
+def test_default_model_folder_without_model_exits_2_asking_for_model(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(diffusers_textvid, "DEFAULT_MODEL_DIR", str(tmp_path))
+    assert run_main(["generate", "AB", "-o", str(tmp_path / "o.gif")]) == 2
+    assert "--model" in capsys.readouterr().err
+
+
+def test_mp4_without_imageio_ffmpeg_names_the_extra(model_dir, tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "imageio_ffmpeg", None)  # makes `import imageio_ffmpeg` fail
+    assert run_main(["generate", "AB", "-o", str(tmp_path / "o.mp4"), "--model", model_dir]) == 2
+    assert 'pip install "diffusers-textvid[video]"' in capsys.readouterr().err
+
+
+def test_unknown_output_format_exits_2(model_dir, tmp_path, capsys):
+    assert run_main(["generate", "AB", "-o", str(tmp_path / "o.png"), "--model", model_dir]) == 2
+    assert ".gif" in capsys.readouterr().err
+
+
+def test_eval_writes_json_with_the_metrics(model_dir, tmp_path, capsys):
+    path = tmp_path / "results.json"
+    argv = ["eval", "--model", model_dir, "--steps", "2", "--num-prompts", "2", "--json", str(path)]
+    assert run_main(argv) == 0
+    results = json.loads(path.read_text())
+    assert list(results["sets"]) == ["validation", "holdout_leading_a", "holdout_s_second", "AS"]
+    assert [result["num_prompts"] for result in results["sets"].values()] == [2, 2, 2, 1]
+    for result in results["sets"].values():
+        assert {"char_accuracy", "prompt_accuracy", "psnr_db", "seconds_per_video"} <= set(result)
+    table = capsys.readouterr().out
+    assert "holdout_s_second" in table and "char acc %" in table
+
+
+def test_eval_of_given_prompts_makes_one_set(model_dir, tmp_path):
+    path = tmp_path / "results.json"
+    argv = ["eval", "--model", model_dir, "--steps", "2", "--prompts", "AB", "c3", "--json", str(path)]
+    assert run_main(argv) == 0
+    sets = json.loads(path.read_text())["sets"]
+    assert list(sets) == ["given"] and sets["given"]["num_prompts"] == 2
+    assert [result["prompt"] for result in sets["given"]["per_prompt"]] == ["AB", "C3"]
+
+
+def test_console_script_generates_a_gif(model_dir, tmp_path):
+    output = tmp_path / "run.gif"
+    completed = subprocess.run(
+        [str(TEXTVID), "generate", "AB", "-o", str(output), "--model", model_dir, "--steps", "2", "--seed", "1"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert len(gif_frames(output)) == 16

@@ -1,0 +1,112 @@
+import numpy as np
+import pytest
+
+from diffusers_textvid.data.splits import validation_prompts
+from diffusers_textvid.evaluation import (
+    HOLDOUT_SET_SIZE,
+    PSNR_CAP_DB,
+    character_correct,
+    evaluate_pipeline,
+    evaluation_prompt_sets,
+    psnr,
+    render_videos,
+)
+from diffusers_textvid.schedulers import swap_scheduler
+
+BLACK = np.zeros((16, 32, 32))
+
+
+def true_render(prompt: str) -> np.ndarray:
+    return render_videos([prompt])[0]
+
+
+@pytest.mark.parametrize("prompt", ["A", "HELLO", "ABC123", "AS"])
+def test_true_render_gets_every_character_right(prompt):
+    assert character_correct(true_render(prompt), prompt) == [True] * len(prompt)
+
+
+@pytest.mark.parametrize("prompt", ["WM8", "ABCDEF"])
+def test_black_video_gets_no_character_right(prompt):
+    # No symbol of these prompts is the faintest at its position, so some variant is closer to black.
+    assert character_correct(BLACK, prompt) == [False] * len(prompt)
+
+
+@pytest.mark.parametrize("position", range(5))
+def test_render_differing_at_one_position_is_wrong_there_only(position):
+    prompt = "HELLO"
+    other = prompt[:position] + "Z" + prompt[position + 1 :]
+    correct = character_correct(true_render(other), prompt)
+    assert correct == [i != position for i in range(len(prompt))]
+    assert sum(correct) / len(correct) == (len(prompt) - 1) / len(prompt)
+
+
+def test_lower_case_prompt_is_scored_as_upper_case():
+    assert character_correct(true_render("AB"), "ab") == [True, True]
+
+
+def test_video_in_minus_one_to_one_range_is_refused():
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        character_correct(true_render("AB") * 2 - 1, "AB")
+
+
+def test_video_of_wrong_shape_is_refused():
+    with pytest.raises(ValueError, match="shape"):
+        psnr(np.zeros((16, 32)), np.zeros((16, 32)))
+
+
+def test_psnr_of_true_render_is_the_cap():
+    video = true_render("HELLO")
+    assert psnr(video, video) == PSNR_CAP_DB
+
+
+def test_psnr_of_black_video_is_finite_and_low():
+    value = psnr(BLACK, true_render("HELLO"))
+    assert np.isfinite(value) and 0 < value < 15
+
+
+def test_psnr_drops_as_noise_grows():
+    video = true_render("HELLO")
+    rng = np.random.default_rng(0)
+    noisy = [np.clip(video + scale * rng.standard_normal(video.shape), 0, 1) for scale in (0.01, 0.1)]
+    assert PSNR_CAP_DB > psnr(noisy[0], video) > psnr(noisy[1], video)
+
+
+def test_prompt_sets_have_the_asked_sizes_and_hold_outs():
+    sets = evaluation_prompt_sets(num_prompts=80, seed=1)
+    assert len(sets["validation"]) == 80 and len(set(sets["validation"])) == 80
+    assert set(sets["validation"]) <= set(validation_prompts())
+    assert len(sets["holdout_leading_a"]) == len(sets["holdout_s_second"]) == HOLDOUT_SET_SIZE
+    assert all(p[0] == "A" and p[1:2] != "S" for p in sets["holdout_leading_a"])
+    assert all(p[1] == "S" and p[0] != "A" for p in sets["holdout_s_second"])
+    assert sets["AS"] == ["AS"]
+
+
+def test_small_prompt_sets_shrink_the_hold_outs_too():
+    sizes = {name: len(prompts) for name, prompts in evaluation_prompt_sets(num_prompts=3).items()}
+    assert sizes == {"validation": 3, "holdout_leading_a": 3, "holdout_s_second": 3, "AS": 1}
+
+
+def test_prompt_sets_depend_on_the_seed_only():
+    assert evaluation_prompt_sets(20, seed=5) == evaluation_prompt_sets(20, seed=5)
+    assert evaluation_prompt_sets(20, seed=5)["validation"] != evaluation_prompt_sets(20, seed=6)["validation"]
+
+
+def test_evaluate_pipeline_reports_the_metrics(perturbed_pipeline):
+    results = evaluate_pipeline(perturbed_pipeline, ["A", "bc", "XYZ"], num_inference_steps=2, seed=0, batch_size=2)
+    assert results["num_prompts"] == 3
+    for key in ("char_accuracy", "prompt_accuracy", "psnr_db", "seconds_per_video"):
+        assert np.isfinite(results[key])
+    assert 0 <= results["char_accuracy"] <= 1 and 0 <= results["prompt_accuracy"] <= 1
+    assert [result["prompt"] for result in results["per_prompt"]] == ["A", "BC", "XYZ"]
+    assert [len(result["characters_correct"]) for result in results["per_prompt"]] == [1, 2, 3]
+
+
+def test_evaluate_pipeline_scores_do_not_depend_on_batch_size(perturbed_pipeline):
+    swap_scheduler(perturbed_pipeline, "ddpm")  # stochastic at every step, so the noise seeding is tested throughout
+    one_by_one, all_at_once = (
+        evaluate_pipeline(perturbed_pipeline, ["AB", "CD", "EF"], num_inference_steps=3, seed=7, batch_size=size)
+        for size in (1, 3)
+    )
+    assert [r["psnr_db"] for r in one_by_one["per_prompt"]] == pytest.approx(
+        [r["psnr_db"] for r in all_at_once["per_prompt"]], abs=1e-4
+    )
