@@ -23,8 +23,14 @@ def save_tiny_pipeline(folder: Path, prediction_type: str | None = None) -> str:
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
-    """The tiny preset as built: it predicts the clean sample."""
+    """The tiny preset as built (v-prediction)."""
     return save_tiny_pipeline(tmp_path_factory.mktemp("tiny"))
+
+
+@pytest.fixture(scope="module")
+def sample_model_dir(tmp_path_factory):
+    """A tiny model that predicts the clean sample, which euler-a and pndm cannot sample."""
+    return save_tiny_pipeline(tmp_path_factory.mktemp("tiny_sample"), prediction_type="sample")
 
 
 @pytest.fixture(scope="module")
@@ -65,8 +71,8 @@ def test_generate_works_with_every_scheduler(name, epsilon_model_dir, tmp_path, 
     assert SCHEDULERS[name].__name__ in capsys.readouterr().out
 
 
-def test_scheduler_that_cannot_sample_the_model_exits_2(model_dir, tmp_path, capsys):
-    argv = ["generate", "AB", "-o", str(tmp_path / "out.gif"), "--model", model_dir, "--scheduler", "euler-a"]
+def test_scheduler_that_cannot_sample_the_model_exits_2(sample_model_dir, tmp_path, capsys):
+    argv = ["generate", "AB", "-o", str(tmp_path / "out.gif"), "--model", sample_model_dir, "--scheduler", "euler-a"]
     assert run_main(argv) == 2
     assert "'sample'" in capsys.readouterr().err
 

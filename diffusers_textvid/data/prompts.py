@@ -11,13 +11,14 @@ def normalize_prompt(text: str) -> str:
     """Upper-case `text` and check it is a prompt of the language; raise `ValueError` naming the problem."""
     if not isinstance(text, str):
         raise TypeError(f"A prompt must be a str, got {type(text).__name__}.")
-    prompt = text.upper()
-    unknown = sorted({character for character in prompt if character not in VOCABULARY})
+    # Check before upper-casing: str.upper() also maps non-ASCII characters ("ß", "ı") onto A-Z.
+    unknown = sorted({c for c in text if not (c.isascii() and c.upper() in VOCABULARY)})
     if unknown:
         raise ValueError(
             f"Prompt {text!r} contains unknown character(s) {', '.join(repr(c) for c in unknown)}: "
             f"only A-Z and 0-9 are allowed."
         )
+    prompt = text.upper()
     if not MIN_PROMPT_LENGTH <= len(prompt) <= MAX_PROMPT_LENGTH:
         raise ValueError(
             f"Prompt {text!r} has {len(prompt)} characters; it must have "

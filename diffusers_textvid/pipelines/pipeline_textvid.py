@@ -99,7 +99,9 @@ class TextVideoPipeline(DiffusionPipeline):
             raise ValueError("The prompt is empty: give 1 or more symbols (A-Z, 0-9).")
         special = set(self.tokenizer.all_special_tokens)
         known = {token for token in self.tokenizer.get_vocab() if token not in special}
-        unknown = sorted({symbol for symbol in text if symbol not in known})
+        # Judge the characters as typed: str.upper() also maps non-ASCII characters ("ß", "ı") onto A-Z,
+        # which the tokenizer, upper-casing only a-z, would read as unknown.
+        unknown = sorted({symbol for symbol in prompt if not (symbol.isascii() and symbol.upper() in known)})
         if unknown:
             raise ValueError(
                 f"Prompt {prompt!r} contains unknown character(s) {', '.join(repr(c) for c in unknown)}; "
@@ -278,7 +280,11 @@ class TextVideoPipeline(DiffusionPipeline):
                 latents = self.scheduler.step(prediction, timestep, latents, **extra_step_kwargs).prev_sample
 
                 if callback_on_step_end is not None:
-                    tensors = {name: locals()[name] for name in callback_on_step_end_tensor_inputs}
+                    # Named explicitly: before Python 3.12, `locals()` in a comprehension sees only the comprehension.
+                    available = dict(
+                        latents=latents, prompt_embeds=prompt_embeds, negative_prompt_embeds=negative_prompt_embeds
+                    )
+                    tensors = {name: available[name] for name in callback_on_step_end_tensor_inputs}
                     replacements = callback_on_step_end(self, step_index, timestep, tensors) or {}
                     latents = replacements.get("latents", latents)
                     prompt_embeds = replacements.get("prompt_embeds", prompt_embeds)

@@ -1,0 +1,66 @@
+import itertools
+
+import numpy as np
+import torch
+
+from diffusers_textvid.data.dataset import ScrollingTextDataset, video_to_model_space
+from diffusers_textvid.data.render import render_text_video
+from diffusers_textvid.data.splits import HoldOuts
+
+
+def take(dataset, count: int, start: int = 0) -> list[tuple[str, torch.Tensor]]:
+    return list(itertools.islice(iter(dataset), start, start + count))
+
+
+def prompts_of(items) -> list[str]:
+    return [prompt for prompt, _ in items]
+
+
+def test_items_are_a_prompt_and_its_video_in_model_space():
+    for prompt, video in take(ScrollingTextDataset(seed=0), 5):
+        assert isinstance(prompt, str)
+        assert video.dtype == torch.float32 and video.shape == (1, 16, 32, 32)
+        assert video.min() >= -1 and video.max() <= 1
+        torch.testing.assert_close(video, video_to_model_space(render_text_video(prompt)))
+
+
+def test_video_to_model_space_maps_black_to_minus_one_and_white_to_one():
+    video = video_to_model_space(np.array([[[0, 255]]], dtype=np.uint8))
+    assert video.tolist() == [[[[-1.0, 1.0]]]]
+
+
+def test_same_seed_gives_the_same_stream():
+    first, second = take(ScrollingTextDataset(seed=3), 10), take(ScrollingTextDataset(seed=3), 10)
+    assert prompts_of(first) == prompts_of(second)
+    for (_, a), (_, b) in zip(first, second):
+        torch.testing.assert_close(a, b)
+
+
+def test_different_seeds_give_different_streams():
+    assert prompts_of(take(ScrollingTextDataset(seed=0), 10)) != prompts_of(take(ScrollingTextDataset(seed=1), 10))
+
+
+def test_different_process_indices_give_different_streams():
+    streams = [prompts_of(take(ScrollingTextDataset(seed=0, process_index=p), 10)) for p in (0, 1)]
+    assert streams[0] != streams[1]
+
+
+def test_start_index_resumes_the_uninterrupted_stream():
+    uninterrupted = prompts_of(take(ScrollingTextDataset(seed=5), 20))
+    resumed = prompts_of(take(ScrollingTextDataset(seed=5, start_index=7), 13))
+    assert resumed == uninterrupted[7:]
+
+
+def test_stream_honours_the_hold_outs():
+    with_hold_outs = prompts_of(take(ScrollingTextDataset(seed=0), 300))
+    without = prompts_of(take(ScrollingTextDataset(seed=0, hold_outs=HoldOuts(False, False)), 300))
+    assert not any(prompt.startswith("A") for prompt in with_hold_outs)
+    assert any(prompt.startswith("A") for prompt in without)
+
+
+def test_dataloader_workers_do_not_repeat_each_other():
+    loader = torch.utils.data.DataLoader(ScrollingTextDataset(seed=0), batch_size=None, num_workers=2)
+    items = list(itertools.islice(loader, 16))
+    assert all(video.shape == (1, 16, 32, 32) for _, video in items)
+    worker_streams = prompts_of(items[0::2]), prompts_of(items[1::2])  # the loader alternates workers
+    assert not any(a == b for a, b in zip(*worker_streams))

@@ -1,0 +1,149 @@
+import pytest
+import torch
+
+from diffusers_textvid import PRESETS, TextVideoDiTModel, TextVideoDiTOutput
+from diffusers_textvid.models.modeling_textvid import patchify, unpatchify
+
+from conftest import build_tiny_transformer
+
+TEXT_WIDTH = PRESETS["tiny"]["transformer"]["text_embed_dim"]
+
+
+def model_inputs(batch: int = 2, frames: int = 16, size: int = 32, seed: int = 0):
+    """Noisy video `(B, 1, F, H, W)`, timesteps `(B,)`, text `(B, 8, D_text)` and a mask with 3 real tokens."""
+    generator = torch.Generator().manual_seed(seed)
+    video = torch.randn(batch, 1, frames, size, size, generator=generator)
+    text = torch.randn(batch, 8, TEXT_WIDTH, generator=generator)
+    mask = torch.tensor([[1, 1, 1, 0, 0, 0, 0, 0]] * batch)
+    return video, torch.tensor([10, 900][:batch] + [500] * max(0, batch - 2)), text, mask
+
+
+def public_config(config) -> dict:
+    """The config's arguments, without bookkeeping keys; JSON turns tuples into lists, so compare as tuples."""
+    return {key: tuple(value) if isinstance(value, list) else value for key, value in config.items() if not key.startswith("_")}
+
+
+@pytest.fixture
+def model():
+    return build_tiny_transformer()
+
+
+def test_patchify_and_unpatchify_are_inverse():
+    video = torch.randn(2, 1, 16, 32, 32)
+    tokens = patchify(video, (4, 8, 8))
+    assert tokens.shape == (2, 4 * 4 * 4, 4 * 8 * 8)
+    torch.testing.assert_close(unpatchify(tokens, (4, 8, 8), tuple(video.shape)), video, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("return_dict", [True, False])
+def test_output_has_the_shape_of_the_input(model, return_dict):
+    video, timestep, text, mask = model_inputs()
+    output = model(video, timestep, text, mask, return_dict=return_dict)
+    if return_dict:
+        assert isinstance(output, TextVideoDiTOutput)
+        sample = output.sample
+    else:
+        assert isinstance(output, tuple) and len(output) == 1
+        sample = output[0]
+    assert sample.shape == video.shape
+
+
+def test_output_for_a_shorter_video_has_its_shape(model):
+    video, timestep, text, mask = model_inputs(frames=8, size=16)
+    assert model(video, timestep, text, mask).sample.shape == video.shape
+
+
+@pytest.mark.parametrize("timestep", [500, 500.0, torch.tensor(500), torch.tensor([500, 500]), torch.tensor([500.0, 500.0])])
+def test_int_and_float_scalar_and_batched_timesteps_agree(model, timestep):
+    video, _, text, mask = model_inputs()
+    reference = model(video, torch.tensor([500, 500]), text, mask).sample
+    torch.testing.assert_close(model(video, timestep, text, mask).sample, reference)
+
+
+def test_each_sample_uses_its_own_timestep(model):
+    video, _, text, mask = model_inputs()
+    video, text = video[:1].repeat(2, 1, 1, 1, 1), text[:1].repeat(2, 1, 1)
+    sample = model(video, torch.tensor([10, 900]), text, mask).sample
+    assert not torch.allclose(sample[0], sample[1])
+
+
+def test_untrained_model_predicts_zeros():
+    video, timestep, text, mask = model_inputs()
+    sample = build_tiny_transformer(perturbed=False)(video, timestep, text, mask).sample
+    assert torch.count_nonzero(sample) == 0
+
+
+def test_masked_padding_tokens_do_not_change_the_output(model):
+    video, timestep, text, mask = model_inputs()
+    reference = model(video, timestep, text, mask).sample
+    changed_padding = text.clone()
+    changed_padding[:, 3:] = torch.randn_like(changed_padding[:, 3:]) * 10
+    torch.testing.assert_close(model(video, timestep, changed_padding, mask).sample, reference)
+    changed_real_token = text.clone()
+    changed_real_token[:, 1] += 1.0
+    assert not torch.allclose(model(video, timestep, changed_real_token, mask).sample, reference)
+
+
+def test_without_a_mask_every_token_counts(model):
+    video, timestep, text, _ = model_inputs()
+    changed_padding = text.clone()
+    changed_padding[:, 3:] += 1.0
+    assert not torch.allclose(model(video, timestep, changed_padding).sample, model(video, timestep, text).sample)
+
+
+@pytest.mark.parametrize("frames, size", [(6, 32), (16, 12)])
+def test_video_not_divisible_by_the_patch_size_is_rejected(model, frames, size):
+    video, timestep, text, mask = model_inputs(frames=frames, size=size)
+    with pytest.raises(ValueError, match="patch"):
+        model(video, timestep, text, mask)
+
+
+def test_config_whose_patch_size_does_not_divide_the_video_is_rejected():
+    with pytest.raises(ValueError, match="patch"):
+        TextVideoDiTModel(sample_size=36, patch_size=(4, 8, 8), hidden_size=32, num_attention_heads=2)
+
+
+def test_video_larger_than_the_position_table_is_rejected(model):
+    video, timestep, text, mask = model_inputs(frames=20)
+    with pytest.raises(ValueError, match="larger"):
+        model(video, timestep, text, mask)
+
+
+def gradients(model: TextVideoDiTModel) -> dict[str, torch.Tensor]:
+    video, timestep, text, mask = model_inputs()
+    text.requires_grad_(True)
+    model.zero_grad()
+    model(video, timestep, text, mask).sample.square().mean().backward()
+    return {name: parameter.grad.clone() for name, parameter in model.named_parameters()} | {"text": text.grad}
+
+
+def test_gradient_checkpointing_gives_the_same_gradients_and_recomputes_the_blocks():
+    plain, checkpointed = build_tiny_transformer(), build_tiny_transformer()
+    checkpointed.enable_gradient_checkpointing()
+    assert checkpointed.gradient_checkpointing and checkpointed.is_gradient_checkpointing
+    assert not plain.gradient_checkpointing
+    calls = []
+    block_forward = checkpointed.blocks[0].forward
+    checkpointed.blocks[0].forward = lambda *args: calls.append(1) or block_forward(*args)
+    expected, actual = gradients(plain), gradients(checkpointed)
+    assert len(calls) == 2, "a checkpointed block runs again during the backward pass"
+    assert expected.keys() == actual.keys()
+    for name in expected:
+        torch.testing.assert_close(actual[name], expected[name], msg=name)
+
+
+def test_save_and_load_round_trip_preserves_outputs(model, tmp_path):
+    model.save_pretrained(tmp_path)
+    assert (tmp_path / "diffusion_pytorch_model.safetensors").is_file()
+    loaded = TextVideoDiTModel.from_pretrained(tmp_path)
+    assert public_config(loaded.config) == public_config(model.config)
+    video, timestep, text, mask = model_inputs()
+    torch.testing.assert_close(loaded(video, timestep, text, mask).sample, model(video, timestep, text, mask).sample)
+
+
+def test_config_is_registered_and_rebuilds_the_same_model(model):
+    assert model.config.hidden_size == PRESETS["tiny"]["transformer"]["hidden_size"]
+    assert tuple(model.config.patch_size) == PRESETS["tiny"]["transformer"]["patch_size"]
+    rebuilt = TextVideoDiTModel.from_config(model.config)
+    assert public_config(rebuilt.config) == public_config(model.config)
+    assert sum(p.numel() for p in rebuilt.parameters()) == sum(p.numel() for p in model.parameters())
