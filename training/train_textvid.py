@@ -36,11 +36,11 @@ from diffusers_textvid import build_pipeline
 from diffusers_textvid.data.dataset import ScrollingTextDataset, video_to_model_space
 from diffusers_textvid.data.render import render_text_video
 from diffusers_textvid.data.splits import HoldOuts, validation_prompts
+from diffusers_textvid.model_card import SUMMARY_FILE, write_model_card
 from diffusers_textvid.presets import PRESETS
 
 logger = get_logger(__name__)
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 CHECKPOINT_PATTERN = re.compile(r"^checkpoint-(\d+)$")
 
 
@@ -425,7 +425,7 @@ def main(argv=None):
             transformer=accelerator.unwrap_model(transformer), scheduler=noise_scheduler,
         )
         final.save_pretrained(args.output_dir)
-        write_model_card(args, global_step, accelerator.num_processes)
+        write_training_summary(args, global_step, accelerator.num_processes)
         if args.push_to_hub:
             publish(args)
     accelerator.end_training()
@@ -447,38 +447,23 @@ class ema_weights:
             self.ema.restore(self.parameters)
 
 
-def write_model_card(args, global_step: int, num_processes: int):
-    """Fill the repo's `model_card.md` template with this run's setup into `output_dir/README.md`."""
-    from huggingface_hub import ModelCard, ModelCardData
-
-    template = REPO_ROOT / "model_card.md"
-    if not template.is_file():
-        logger.warning(f"No model card template at {template}; skipping the model card.")
-        return
+def write_training_summary(args, global_step: int, num_processes: int):
+    """Record what the model card needs (`training_summary.json`), then write the card."""
     words = [re.sub(r"^--hub_token=.*", "--hub_token=***", word) for word in sys.argv[1:]]  # the card is public
     words = ["***" if previous == "--hub_token" else word for previous, word in zip([""] + words, words)]
-    command = "accelerate launch training/train_textvid.py " + " ".join(words)
-    card = ModelCard.from_template(
-        ModelCardData(library_name="diffusers", license="apache-2.0", tags=["text-to-video", "diffusers-textvid"]),
-        template_path=str(template),
-        training_command=command,
-        model_preset=args.model_preset,
-        prediction_type=PRESETS[args.model_preset]["prediction_type"] if args.prediction_type is None
-        else args.prediction_type,
-        train_steps=global_step,
-        samples_seen=global_step * args.train_batch_size * args.gradient_accumulation_steps * num_processes,
-        metrics=load_metrics(args.output_dir),
-    )
-    card.save(os.path.join(args.output_dir, "README.md"))
-
-
-def load_metrics(output_dir: str) -> dict | None:
-    """Evaluation results written next to the model by `textvid eval --json`, if any."""
-    path = os.path.join(output_dir, "eval.json")
-    if not os.path.isfile(path):
-        return None
-    with open(path) as file:
-        return json.load(file)
+    summary = {
+        "training_command": "accelerate launch training/train_textvid.py " + " ".join(words),
+        "model_preset": args.model_preset,
+        "prediction_type": args.prediction_type or PRESETS[args.model_preset]["prediction_type"],
+        "train_steps": global_step,
+        "samples_seen": global_step * args.train_batch_size * args.gradient_accumulation_steps * num_processes,
+    }
+    with open(os.path.join(args.output_dir, SUMMARY_FILE), "w") as file:
+        json.dump(summary, file, indent=2)
+    try:
+        write_model_card(args.output_dir)
+    except ValueError as error:
+        logger.warning(f"Model card not written: {error}")
 
 
 def publish(args):

@@ -328,8 +328,8 @@ class TextVideoPipeline(DiffusionPipeline):
         """Load a saved folder (or Hub repo) with the classes of the installed `diffusers_textvid`
         package, not the code copied into the folder, so no `trust_remote_code` is needed.
 
-        Components given as keyword arguments are used as they are; `torch_dtype` applies to the
-        loaded models. A folder without safetensors weights (missing, or pickle) is a `ValueError`.
+        Components given as keyword arguments are used as they are; `torch_dtype` (default float32,
+        whatever the stored weights are) applies to the loaded models. A folder without safetensors weights (missing, or pickle) is a `ValueError`.
         """
         try:
             package = importlib.import_module("diffusers_textvid")  # not a plain import: see the module docstring
@@ -345,7 +345,7 @@ class TextVideoPipeline(DiffusionPipeline):
             raise ValueError(f"{folder!r} is not a pipeline folder: it has no model_index.json.")
         with open(index_path) as file:
             index = json.load(file)
-        torch_dtype = kwargs.pop("torch_dtype", None)
+        torch_dtype = kwargs.pop("torch_dtype", torch.float32)
         components = {}
         for name in ("tokenizer", "text_encoder", "transformer", "scheduler"):
             if name in kwargs:
