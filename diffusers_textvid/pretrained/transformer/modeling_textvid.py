@@ -1,0 +1,283 @@
+"""TextVideoDiTModel: a diffusion transformer for short videos, conditioned on text.
+
+Reading order: patchify helpers, the timestep/text conditioning, one transformer block, the output
+layer, the model. Shapes use B batch, C channels, F frames, H/W height/width, N video tokens,
+L text tokens, D model width.
+
+This file imports only torch and diffusers: `save_pretrained` of the pipeline copies it next to
+the weights so the model folder loads without the `diffusers_textvid` package installed.
+"""
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from diffusers.configuration_utils import ConfigMixin, register_to_config
+from diffusers.models.embeddings import TimestepEmbedding, Timesteps
+from diffusers.models.modeling_utils import ModelMixin
+from diffusers.utils import BaseOutput
+
+
+@dataclass
+class TextVideoDiTOutput(BaseOutput):
+    """`sample`: `(B, C, F, H, W)`, the model's prediction (noise, velocity or clean video)."""
+
+    sample: torch.Tensor
+
+
+# ----------------------------------------------------------------------------------------------
+# Patches
+# ----------------------------------------------------------------------------------------------
+
+
+def patchify(video: torch.Tensor, patch_size: tuple[int, int, int]) -> torch.Tensor:
+    """`(B, C, F, H, W)` -> `(B, N, C * pt * ph * pw)` with tokens in (frame, row, column) order."""
+    b, c, f, h, w = video.shape
+    pt, ph, pw = patch_size
+    x = video.reshape(b, c, f // pt, pt, h // ph, ph, w // pw, pw)
+    x = x.permute(0, 2, 4, 6, 1, 3, 5, 7)  # (B, F', H', W', C, pt, ph, pw)
+    return x.reshape(b, (f // pt) * (h // ph) * (w // pw), c * pt * ph * pw)
+
+
+def unpatchify(tokens: torch.Tensor, patch_size: tuple[int, int, int], shape: tuple[int, ...]) -> torch.Tensor:
+    """Inverse of `patchify`: `(B, N, C * pt * ph * pw)` -> `shape` = `(B, C, F, H, W)`."""
+    b, c, f, h, w = shape
+    pt, ph, pw = patch_size
+    x = tokens.reshape(b, f // pt, h // ph, w // pw, c, pt, ph, pw)
+    x = x.permute(0, 4, 1, 5, 2, 6, 3, 7)  # (B, C, F', pt, H', ph, W', pw)
+    return x.reshape(shape)
+
+
+def modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """Adaptive LayerNorm modulation: `x` `(B, N, D)`, `shift`/`scale` `(B, D)`."""
+    return x * (1 + scale[:, None]) + shift[:, None]
+
+
+# ----------------------------------------------------------------------------------------------
+# Attention and blocks
+# ----------------------------------------------------------------------------------------------
+
+
+class Attention(torch.nn.Module):
+    """Multi-head attention through `scaled_dot_product_attention` (fused kernels on CPU and GPU)."""
+
+    def __init__(self, dim: int, num_heads: int, context_dim: int | None = None):
+        super().__init__()
+        self.num_heads = num_heads
+        self.to_q = torch.nn.Linear(dim, dim)
+        self.to_kv = torch.nn.Linear(context_dim or dim, 2 * dim)
+        self.to_out = torch.nn.Linear(dim, dim)
+
+    def forward(
+        self, x: torch.Tensor, context: torch.Tensor | None = None, mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """`x` `(B, N, D)`, `context` `(B, L, D_ctx)` (None: self-attention), `mask` bool `(B, 1, 1, L)`."""
+        b, n, d = x.shape
+        context = x if context is None else context
+        q = self.to_q(x).reshape(b, n, self.num_heads, -1).transpose(1, 2)  # (B, heads, N, D/heads)
+        k, v = self.to_kv(context).reshape(b, context.shape[1], 2, self.num_heads, -1).permute(2, 0, 3, 1, 4)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (B, heads, N, D/heads)
+        return self.to_out(out.transpose(1, 2).reshape(b, n, d))
+
+
+class TextVideoDiTBlock(torch.nn.Module):
+    """Self-attention, cross-attention to the text, MLP; adaLN-Zero modulation from the timestep."""
+
+    def __init__(self, dim: int, num_heads: int, mlp_ratio: float):
+        super().__init__()
+        self.norm_self = torch.nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6)
+        self.self_attention = Attention(dim, num_heads)
+        self.norm_cross = torch.nn.LayerNorm(dim, eps=1e-6)
+        self.cross_attention = Attention(dim, num_heads)
+        self.norm_mlp = torch.nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6)
+        hidden = int(dim * mlp_ratio)
+        self.mlp = torch.nn.Sequential(
+            torch.nn.Linear(dim, hidden), torch.nn.GELU(approximate="tanh"), torch.nn.Linear(hidden, dim)
+        )
+        self.modulation = torch.nn.Sequential(torch.nn.SiLU(), torch.nn.Linear(dim, 6 * dim))
+
+    def forward(
+        self, x: torch.Tensor, conditioning: torch.Tensor, text: torch.Tensor, text_mask: torch.Tensor | None
+    ) -> torch.Tensor:
+        """`x` `(B, N, D)`, `conditioning` `(B, D)`, `text` `(B, L, D)`, `text_mask` `(B, 1, 1, L)`."""
+        shift_sa, scale_sa, gate_sa, shift_mlp, scale_mlp, gate_mlp = self.modulation(conditioning).chunk(6, dim=1)
+        x = x + gate_sa[:, None] * self.self_attention(modulate(self.norm_self(x), shift_sa, scale_sa))
+        x = x + self.cross_attention(self.norm_cross(x), text, text_mask)
+        return x + gate_mlp[:, None] * self.mlp(modulate(self.norm_mlp(x), shift_mlp, scale_mlp))
+
+
+class OutputLayer(torch.nn.Module):
+    """Final adaLN and a linear map from each token back to its patch of pixels."""
+
+    def __init__(self, dim: int, patch_volume: int):
+        super().__init__()
+        self.norm = torch.nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6)
+        self.modulation = torch.nn.Sequential(torch.nn.SiLU(), torch.nn.Linear(dim, 2 * dim))
+        self.projection = torch.nn.Linear(dim, patch_volume)
+
+    def forward(self, x: torch.Tensor, conditioning: torch.Tensor) -> torch.Tensor:
+        """`x` `(B, N, D)`, `conditioning` `(B, D)` -> `(B, N, patch_volume)`."""
+        shift, scale = self.modulation(conditioning).chunk(2, dim=1)
+        return self.projection(modulate(self.norm(x), shift, scale))
+
+
+# ----------------------------------------------------------------------------------------------
+# The model
+# ----------------------------------------------------------------------------------------------
+
+
+class TextVideoDiTModel(ModelMixin, ConfigMixin):
+    """A video DiT: 3D patches, (frame, row, column) position embeddings, adaLN-Zero blocks with
+    cross-attention to text.
+
+    Args:
+        in_channels (`int`, defaults to 1): channels of the video.
+        sample_frames (`int`, defaults to 16): frames the position table covers.
+        sample_size (`int`, defaults to 32): height and width the position table covers.
+        patch_size (`tuple[int, int, int]`, defaults to `(4, 4, 4)`): (frames, rows, columns) per token.
+        hidden_size (`int`, defaults to 256): model width D.
+        num_layers (`int`, defaults to 6): transformer blocks.
+        num_attention_heads (`int`, defaults to 8): heads in every attention.
+        mlp_ratio (`float`, defaults to 4.0): MLP hidden width over D.
+        text_embed_dim (`int`, defaults to 128): width of `encoder_hidden_states`.
+        timestep_embed_dim (`int`, defaults to 256): width of the sinusoidal timestep features.
+    """
+
+    _supports_gradient_checkpointing = True
+
+    @register_to_config
+    def __init__(
+        self,
+        in_channels: int = 1,
+        sample_frames: int = 16,
+        sample_size: int = 32,
+        patch_size: tuple[int, int, int] = (4, 4, 4),
+        hidden_size: int = 256,
+        num_layers: int = 6,
+        num_attention_heads: int = 8,
+        mlp_ratio: float = 4.0,
+        text_embed_dim: int = 128,
+        timestep_embed_dim: int = 256,
+    ):
+        super().__init__()
+        patch_size = tuple(patch_size)
+        grid = (sample_frames // patch_size[0], sample_size // patch_size[1], sample_size // patch_size[2])
+        if any(g * p != s for g, p, s in zip(grid, patch_size, (sample_frames, sample_size, sample_size))):
+            raise ValueError(
+                f"patch_size {patch_size} must divide (sample_frames, sample_size, sample_size) = "
+                f"{(sample_frames, sample_size, sample_size)}."
+            )
+        if hidden_size % num_attention_heads:
+            raise ValueError(f"hidden_size {hidden_size} is not divisible by num_attention_heads {num_attention_heads}.")
+        patch_volume = in_channels * patch_size[0] * patch_size[1] * patch_size[2]
+        self.patch_embedding = torch.nn.Linear(patch_volume, hidden_size)
+        self.frame_position = torch.nn.Parameter(torch.zeros(grid[0], hidden_size))
+        self.row_position = torch.nn.Parameter(torch.zeros(grid[1], hidden_size))
+        self.column_position = torch.nn.Parameter(torch.zeros(grid[2], hidden_size))
+        self.timestep_features = Timesteps(timestep_embed_dim, flip_sin_to_cos=True, downscale_freq_shift=0)
+        self.timestep_embedding = TimestepEmbedding(timestep_embed_dim, hidden_size)
+        self.text_projection = torch.nn.Sequential(
+            torch.nn.Linear(text_embed_dim, hidden_size), torch.nn.GELU(approximate="tanh"),
+            torch.nn.Linear(hidden_size, hidden_size),
+        )
+        self.blocks = torch.nn.ModuleList(
+            [TextVideoDiTBlock(hidden_size, num_attention_heads, mlp_ratio) for _ in range(num_layers)]
+        )
+        self.output_layer = OutputLayer(hidden_size, patch_volume)
+        self.gradient_checkpointing = False
+        self.initialize_weights()
+
+    def initialize_weights(self):
+        """Xavier for linear maps, small random positions, and adaLN-Zero: every modulation, the
+        cross-attention output and the final projection start at zero, so each block starts as the
+        identity and the untrained model predicts zeros."""
+        for module in self.modules():
+            if isinstance(module, torch.nn.Linear):
+                torch.nn.init.xavier_uniform_(module.weight)
+                torch.nn.init.zeros_(module.bias)
+        for table in (self.frame_position, self.row_position, self.column_position):
+            torch.nn.init.normal_(table, std=0.02)
+        for block in self.blocks:
+            torch.nn.init.zeros_(block.modulation[-1].weight)
+            torch.nn.init.zeros_(block.modulation[-1].bias)
+            torch.nn.init.zeros_(block.cross_attention.to_out.weight)
+        torch.nn.init.zeros_(self.output_layer.modulation[-1].weight)
+        torch.nn.init.zeros_(self.output_layer.modulation[-1].bias)
+        torch.nn.init.zeros_(self.output_layer.projection.weight)
+
+    def check_sample_shape(self, shape: tuple[int, ...]):
+        """Raise `ValueError` unless `shape` is `(B, C, F, H, W)` matching the config and patch size."""
+        config = self.config
+        if len(shape) != 5:
+            raise ValueError(f"Expected a video of shape (B, C, F, H, W), got shape {tuple(shape)}.")
+        _, channels, frames, height, width = shape
+        if channels != config.in_channels:
+            raise ValueError(f"Expected {config.in_channels} channel(s), got {channels}.")
+        pt, ph, pw = config.patch_size
+        if frames % pt or height % ph or width % pw:
+            raise ValueError(
+                f"Frames x height x width {frames}x{height}x{width} is not divisible by the patch size "
+                f"{pt}x{ph}x{pw}."
+            )
+        if frames > config.sample_frames or height > config.sample_size or width > config.sample_size:
+            raise ValueError(
+                f"Video {frames}x{height}x{width} is larger than the model's {config.sample_frames}x"
+                f"{config.sample_size}x{config.sample_size} position table."
+            )
+
+    def position_embedding(self, frames: int, rows: int, columns: int) -> torch.Tensor:
+        """`(F' * H' * W', D)`: sum of the frame, row and column tables, tokens in patchify order."""
+        table = (
+            self.frame_position[:frames, None, None]
+            + self.row_position[None, :rows, None]
+            + self.column_position[None, None, :columns]
+        )
+        return table.reshape(frames * rows * columns, -1)
+
+    def forward(
+        self,
+        hidden_states: torch.Tensor,
+        timestep: torch.Tensor | float | int,
+        encoder_hidden_states: torch.Tensor,
+        encoder_attention_mask: torch.Tensor | None = None,
+        return_dict: bool = True,
+    ) -> TextVideoDiTOutput | tuple[torch.Tensor]:
+        """
+        Args:
+            hidden_states: `(B, C, F, H, W)` noisy video.
+            timestep: `(B,)` or a scalar; integer or float (Euler-type schedulers pass floats).
+            encoder_hidden_states: `(B, L, text_embed_dim)` text encoder output.
+            encoder_attention_mask: `(B, L)`, 1 for real tokens and 0 for padding; None attends to all.
+            return_dict: return a `TextVideoDiTOutput` (True) or a plain tuple.
+        """
+        self.check_sample_shape(hidden_states.shape)
+        shape = hidden_states.shape
+        batch = shape[0]
+        pt, ph, pw = self.config.patch_size
+        timestep = torch.as_tensor(timestep, device=hidden_states.device)
+        timestep = timestep.reshape(-1).expand(batch) if timestep.numel() == 1 else timestep.reshape(batch)
+
+        x = self.patch_embedding(patchify(hidden_states, (pt, ph, pw)))  # (B, N, D)
+        x = x + self.position_embedding(shape[2] // pt, shape[3] // ph, shape[4] // pw).to(x.dtype)
+
+        text = self.text_projection(encoder_hidden_states)  # (B, L, D)
+        if encoder_attention_mask is None:
+            text_mask, pooled_text = None, text.mean(dim=1)  # (B, D)
+        else:
+            keep = encoder_attention_mask.to(text.dtype)[:, :, None]  # (B, L, 1)
+            pooled_text = (text * keep).sum(dim=1) / keep.sum(dim=1).clamp(min=1)  # (B, D)
+            text_mask = encoder_attention_mask.bool()[:, None, None, :]  # (B, 1, 1, L)
+        time_features = self.timestep_features(timestep).to(x.dtype)  # (B, timestep_embed_dim)
+        conditioning = self.timestep_embedding(time_features) + pooled_text  # (B, D)
+
+        for block in self.blocks:
+            if torch.is_grad_enabled() and self.gradient_checkpointing:
+                x = self._gradient_checkpointing_func(block, x, conditioning, text, text_mask)
+            else:
+                x = block(x, conditioning, text, text_mask)  # (B, N, D)
+
+        x = self.output_layer(x, conditioning)  # (B, N, C * pt * ph * pw)
+        sample = unpatchify(x, (pt, ph, pw), tuple(shape))  # (B, C, F, H, W)
+        if not return_dict:
+            return (sample,)
+        return TextVideoDiTOutput(sample=sample)
