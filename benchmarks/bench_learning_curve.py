@@ -17,7 +17,7 @@ import torch
 from diffusers_textvid import build_pipeline
 from diffusers_textvid.data.dataset import ScrollingTextDataset
 from diffusers_textvid.evaluation import evaluate_pipeline, evaluation_prompt_sets
-from diffusers_textvid.schedulers import swap_scheduler
+from diffusers_textvid.schedulers import SCHEDULERS
 
 TRAIN_SCRIPT = Path(__file__).resolve().parent.parent / "training" / "train_textvid.py"
 RECIPES = {
@@ -34,11 +34,9 @@ def load_training_module():
     return module
 
 
-def score(pipe, prompts: list[str]) -> dict:
-    sampler = type(pipe)(tokenizer=pipe.tokenizer, text_encoder=pipe.text_encoder, transformer=pipe.transformer,
-                         scheduler=pipe.scheduler)
+def score(pipe, prompts: list[str], training) -> dict:
+    sampler = training.build_sampling_pipeline(pipe, SCHEDULERS["ddim"])
     sampler.set_progress_bar_config(disable=True)
-    swap_scheduler(sampler, "ddim", 25)
     pipe.transformer.eval()
     result = evaluate_pipeline(sampler, prompts, num_inference_steps=25, seed=0, batch_size=32)
     pipe.transformer.train()
@@ -69,7 +67,7 @@ def train_for(recipe: tuple, minutes: float, eval_every: float, prompts: list[st
         step += 1
         cpu_seconds += time.process_time() - started
         if cpu_seconds >= next_mark * 60:
-            result = score(pipe, prompts)
+            result = score(pipe, prompts, training)
             marks.append((cpu_seconds / 60, step, result["char_accuracy"], result["psnr_db"]))
             print(f"  {cpu_seconds / 60:5.2f} CPU-min, step {step}: char {100 * result['char_accuracy']:.1f}% "
                   f"PSNR {result['psnr_db']:.1f} dB", flush=True)

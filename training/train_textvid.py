@@ -317,6 +317,11 @@ def main(argv=None):
     transformer, text_encoder, optimizer, lr_scheduler = accelerator.prepare(
         transformer, text_encoder, optimizer, lr_scheduler
     )
+    # The bare models inside the prepared wrappers: validation and the final save see the live weights.
+    trained_pipe = type(pipe)(
+        tokenizer=tokenizer, text_encoder=accelerator.unwrap_model(text_encoder),
+        transformer=accelerator.unwrap_model(transformer), scheduler=noise_scheduler,
+    )
     if ema is not None:
         accelerator.register_for_checkpointing(ema)
 
@@ -400,16 +405,12 @@ def main(argv=None):
             global_step % args.validation_steps == 0 or global_step == args.max_train_steps
         ):
             with ema_weights(ema, trainable):
-                eval_pipe = type(pipe)(
-                    tokenizer=tokenizer, text_encoder=accelerator.unwrap_model(text_encoder),
-                    transformer=accelerator.unwrap_model(transformer), scheduler=noise_scheduler,
-                )
-                eval_pipe.transformer.eval()
-                eval_pipe.text_encoder.eval()
-                val_loss = validation_loss(accelerator, eval_pipe, loss_prompts, args.seed, args.snr_gamma)
-                render_validation_videos(accelerator, eval_pipe, args, global_step)
-                eval_pipe.transformer.train()
-                eval_pipe.text_encoder.train()
+                trained_pipe.transformer.eval()
+                trained_pipe.text_encoder.eval()
+                val_loss = validation_loss(accelerator, trained_pipe, loss_prompts, args.seed, args.snr_gamma)
+                render_validation_videos(accelerator, trained_pipe, args, global_step)
+                trained_pipe.transformer.train()
+                trained_pipe.text_encoder.train()
             accelerator.log({"validation_loss": val_loss}, step=global_step)
             logger.info(f"step {global_step}: validation loss {val_loss:.5f}")
 
@@ -420,11 +421,7 @@ def main(argv=None):
     if accelerator.is_main_process:
         if ema is not None:
             ema.copy_to(trainable)
-        final = type(pipe)(
-            tokenizer=tokenizer, text_encoder=accelerator.unwrap_model(text_encoder),
-            transformer=accelerator.unwrap_model(transformer), scheduler=noise_scheduler,
-        )
-        final.save_pretrained(args.output_dir)
+        trained_pipe.save_pretrained(args.output_dir)
         write_training_summary(args, global_step, accelerator.num_processes)
         if args.push_to_hub:
             publish(args)

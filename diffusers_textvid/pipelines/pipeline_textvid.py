@@ -353,15 +353,14 @@ class TextVideoPipeline(DiffusionPipeline):
                 continue
             subfolder = os.path.join(folder, name)
             library, class_name = index[name]
+            load_kwargs = {}
             if name in WEIGHTED_COMPONENTS:
                 check_weights_folder(subfolder)
+                load_kwargs = {"torch_dtype": torch_dtype, "use_safetensors": True}
             if name == "transformer":
                 component_class = getattr(package, class_name)
             else:
                 component_class = getattr(importlib.import_module(library), class_name)
-            load_kwargs = {"torch_dtype": torch_dtype} if name in WEIGHTED_COMPONENTS and torch_dtype else {}
-            if name in WEIGHTED_COMPONENTS:
-                load_kwargs["use_safetensors"] = True
             components[name] = component_class.from_pretrained(subfolder, **load_kwargs)
         if kwargs:
             raise TypeError(f"Unexpected arguments for from_pretrained: {sorted(kwargs)}.")
