@@ -16,6 +16,7 @@ import torch
 
 from diffusers_textvid import build_pipeline
 from diffusers_textvid.data.dataset import ScrollingTextDataset
+from diffusers_textvid.diffusion_loss import diffusion_loss
 from diffusers_textvid.evaluation import evaluate_pipeline, evaluation_prompt_sets
 from diffusers_textvid.schedulers import SCHEDULERS
 
@@ -58,7 +59,7 @@ def train_for(recipe: tuple, minutes: float, eval_every: float, prompts: list[st
         generator = training.step_generator(0, 0, step)
         prompts_batch = training.drop_prompts(list(prompts_batch), 0.1, generator)
         with torch.autocast("cpu", dtype=dtype or torch.float32, enabled=dtype is not None):
-            loss = training.diffusion_loss(pipe.transformer, pipe.text_encoder, pipe.tokenizer, pipe.scheduler,
+            loss = diffusion_loss(pipe.transformer, pipe.text_encoder, pipe.tokenizer, pipe.scheduler,
                                            prompts_batch, clean, generator)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(parameters, 1.0)

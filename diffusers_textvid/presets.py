@@ -3,7 +3,8 @@
 - `tiny`: a few thousand parameters, for tests (seconds on a CPU).
 - `original`: the design we follow (d=128, 6 layers, 8 heads, 2x4x4 patches = 512 tokens,
   epsilon prediction); the baseline of the benchmarks.
-- `small`: the shipped model's size.
+- `small`: the shipped model's size; its network estimates the clean video (`output_parametrization
+  = "clean_video"`) and the model turns that into the velocity the scheduler expects.
 """
 
 from diffusers import DDPMScheduler
@@ -15,7 +16,8 @@ from .text import build_character_tokenizer, build_text_encoder
 PRESETS = {
     "tiny": {
         "transformer": dict(patch_size=(4, 8, 8), hidden_size=32, num_layers=2, num_attention_heads=2,
-                            mlp_ratio=2.0, text_embed_dim=32, timestep_embed_dim=32),
+                            mlp_ratio=2.0, text_embed_dim=32, timestep_embed_dim=32,
+                            output_parametrization="clean_video"),
         "text_encoder": dict(hidden_size=32, num_layers=1, num_heads=2),
         "prediction_type": "v_prediction",
     },
@@ -27,11 +29,15 @@ PRESETS = {
     },
     "small": {
         "transformer": dict(patch_size=(4, 8, 8), hidden_size=192, num_layers=6, num_attention_heads=6,
-                            text_embed_dim=128),
+                            text_embed_dim=128, output_parametrization="clean_video"),
         "text_encoder": dict(hidden_size=128, num_layers=2, num_heads=4),
         "prediction_type": "v_prediction",
     },
 }
+
+
+# The scheduler settings the transformer records: what it was trained to predict, and on which schedule.
+SCHEDULE_KEYS = ("prediction_type", "num_train_timesteps", "beta_start", "beta_end", "beta_schedule")
 
 
 def build_scheduler(prediction_type: str = "epsilon") -> DDPMScheduler:
@@ -60,9 +66,11 @@ def build_pipeline(preset: str = "tiny", prediction_type: str | None = None) -> 
     if preset not in PRESETS:
         raise ValueError(f"Unknown preset {preset!r}; choose one of {sorted(PRESETS)}.")
     sizes = PRESETS[preset]
+    scheduler = build_scheduler(prediction_type or sizes["prediction_type"])
+    schedule = {key: scheduler.config[key] for key in SCHEDULE_KEYS}
     return TextVideoPipeline(
         tokenizer=build_character_tokenizer(),
         text_encoder=build_text_encoder(**sizes["text_encoder"]),
-        transformer=TextVideoDiTModel(**sizes["transformer"]),
-        scheduler=build_scheduler(prediction_type or sizes["prediction_type"]),
+        transformer=TextVideoDiTModel(**sizes["transformer"], **schedule),
+        scheduler=scheduler,
     )

@@ -8,7 +8,7 @@ Launch with Accelerate (configs in training/configs/):
 On a CPU machine, several processes need `ACCELERATE_USE_CPU=1 accelerate launch --multi_gpu
 --num_processes 2 --num_machines 1 ...` (see the README).
 
-Reading order: arguments, checkpoints, the loss, validation, main (setup, loop, save, publish).
+Reading order: arguments, checkpoints, randomness, validation, main (setup, loop, save, publish).
 """
 
 import argparse
@@ -36,6 +36,7 @@ from diffusers_textvid import build_pipeline
 from diffusers_textvid.data.dataset import ScrollingTextDataset, video_to_model_space
 from diffusers_textvid.data.render import render_text_video
 from diffusers_textvid.data.splits import HoldOuts, validation_prompts
+from diffusers_textvid.diffusion_loss import LOSS_WEIGHTINGS, diffusion_loss
 from diffusers_textvid.model_card import SUMMARY_FILE, write_model_card
 from diffusers_textvid.presets import PRESETS
 
@@ -72,7 +73,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     train.add_argument("--max_grad_norm", type=float, default=1.0)
     train.add_argument("--mixed_precision", default=None, choices=["no", "fp16", "bf16"],
                        help="Defaults to what `accelerate launch` was given.")
-    train.add_argument("--snr_gamma", type=float, default=None, help="Min-SNR loss weighting; off when unset.")
+    train.add_argument("--snr_gamma", type=float, default=None, help="Cap of the SNR loss weighting; off when unset.")
+    train.add_argument("--loss_weighting", default="min_snr", choices=sorted(LOSS_WEIGHTINGS),
+                       help="With --snr_gamma: min_snr weights the clean-video error by min(SNR, gamma), "
+                            "min_snr_plus_one by min(SNR + 1, gamma).")
     train.add_argument("--prompt_dropout", type=float, default=0.1,
                        help="Share of prompts replaced by the empty prompt, for classifier-free guidance.")
     train.add_argument("--use_ema", action="store_true")
@@ -155,54 +159,8 @@ def resolve_resume(args) -> str | None:
 
 
 # ----------------------------------------------------------------------------------------------
-# The loss
+# Randomness and classifier-free guidance dropout (the loss itself is diffusers_textvid.diffusion_loss)
 # ----------------------------------------------------------------------------------------------
-
-
-def training_target(scheduler, clean: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
-    """What the model must predict, as `scheduler.config.prediction_type` names it. `(B, C, F, H, W)`."""
-    prediction_type = scheduler.config.prediction_type
-    if prediction_type == "epsilon":
-        return noise
-    if prediction_type == "v_prediction":
-        return scheduler.get_velocity(clean, noise, timesteps)
-    if prediction_type == "sample":
-        return clean
-    raise ValueError(f"Unknown prediction_type {prediction_type!r}.")
-
-
-def loss_weights(scheduler, timesteps: torch.Tensor, snr_gamma: float | None) -> torch.Tensor:
-    """`(B,)` per-sample weights: ones, or Min-SNR-gamma expressed for the chosen target."""
-    if snr_gamma is None:
-        return torch.ones(timesteps.shape, dtype=torch.float32)
-    alphas_cumprod = scheduler.alphas_cumprod.to(timesteps.device)[timesteps]
-    snr = alphas_cumprod / (1 - alphas_cumprod)
-    clipped = torch.clamp(snr, max=snr_gamma)
-    prediction_type = scheduler.config.prediction_type
-    if prediction_type == "epsilon":
-        return clipped / snr
-    if prediction_type == "v_prediction":
-        return clipped / (snr + 1)
-    return clipped
-
-
-def diffusion_loss(transformer, text_encoder, tokenizer, scheduler, prompts, clean, generator, snr_gamma=None):
-    """Noise `clean` `(B, 1, F, H, W)` at random timesteps and return the (weighted) MSE to the target.
-
-    All randomness comes from `generator`, so a step is a pure function of its inputs.
-    """
-    batch = clean.shape[0]
-    noise = torch.randn(clean.shape, generator=generator).to(clean.device)
-    timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (batch,), generator=generator).to(clean.device)
-    noisy = scheduler.add_noise(clean, noise, timesteps)
-    tokens = tokenizer(prompts, padding="max_length", max_length=tokenizer.model_max_length, return_tensors="pt")
-    tokens = tokens.to(clean.device)
-    text = text_encoder(input_ids=tokens.input_ids, attention_mask=tokens.attention_mask).last_hidden_state
-    prediction = transformer(noisy, timesteps, text, tokens.attention_mask).sample
-    target = training_target(scheduler, clean, noise, timesteps)
-    per_sample = torch.mean((prediction.float() - target.float()) ** 2, dim=(1, 2, 3, 4))  # (B,)
-    weights = loss_weights(scheduler, timesteps, snr_gamma).to(per_sample.device)
-    return (per_sample * weights).mean()
 
 
 def step_generator(seed: int, process_index: int, step: int) -> torch.Generator:
@@ -223,13 +181,14 @@ def drop_prompts(prompts: list[str], share: float, generator: torch.Generator) -
 
 
 @torch.no_grad()
-def validation_loss(accelerator, pipe, prompts: list[str], seed: int, snr_gamma) -> float:
+def validation_loss(accelerator, pipe, prompts: list[str], seed: int, args) -> float:
     """Mean loss on held-out validation prompts with fixed noise: comparable across steps."""
     clean = torch.stack([video_to_model_space(render_text_video(p)) for p in prompts]).to(accelerator.device)
     generator = torch.Generator().manual_seed(seed)
     with accelerator.autocast():
         loss = diffusion_loss(
-            pipe.transformer, pipe.text_encoder, pipe.tokenizer, pipe.scheduler, prompts, clean, generator, snr_gamma
+            pipe.transformer, pipe.text_encoder, pipe.tokenizer, pipe.scheduler, prompts, clean, generator,
+            args.snr_gamma, args.loss_weighting,
         )
     return float(loss)
 
@@ -369,7 +328,7 @@ def main(argv=None):
                 with accelerator.autocast():
                     loss = diffusion_loss(
                         transformer, text_encoder, tokenizer, noise_scheduler, prompts, clean, generator,
-                        args.snr_gamma,
+                        args.snr_gamma, args.loss_weighting,
                     )
                 losses = accelerator.gather(loss.detach()[None])
                 if not torch.isfinite(losses).all():
@@ -407,7 +366,7 @@ def main(argv=None):
             with ema_weights(ema, trainable):
                 trained_pipe.transformer.eval()
                 trained_pipe.text_encoder.eval()
-                val_loss = validation_loss(accelerator, trained_pipe, loss_prompts, args.seed, args.snr_gamma)
+                val_loss = validation_loss(accelerator, trained_pipe, loss_prompts, args.seed, args)
                 render_validation_videos(accelerator, trained_pipe, args, global_step)
                 trained_pipe.transformer.train()
                 trained_pipe.text_encoder.train()

@@ -1,8 +1,10 @@
 import pytest
 import torch
 
-from diffusers_textvid import PRESETS, TextVideoDiTModel, TextVideoDiTOutput
-from diffusers_textvid.models.modeling_textvid import patchify, unpatchify
+from diffusers_textvid import PRESETS, TextVideoDiTModel, TextVideoDiTOutput, build_scheduler
+from diffusers_textvid.models.modeling_textvid import (
+    clean_video_to_prediction, patchify, signal_and_noise_scales, training_alphas_cumprod, unpatchify,
+)
 
 from conftest import build_tiny_transformer
 
@@ -67,10 +69,52 @@ def test_each_sample_uses_its_own_timestep(model):
     assert not torch.allclose(sample[0], sample[1])
 
 
-def test_untrained_model_predicts_zeros():
+def test_untrained_direct_model_predicts_zeros():
     video, timestep, text, mask = model_inputs()
-    sample = build_tiny_transformer(perturbed=False)(video, timestep, text, mask).sample
-    assert torch.count_nonzero(sample) == 0
+    torch.manual_seed(0)
+    model = TextVideoDiTModel(**{**PRESETS["tiny"]["transformer"], "output_parametrization": "direct"})
+    assert torch.count_nonzero(model(video, timestep, text, mask).sample) == 0
+
+
+@pytest.mark.parametrize("prediction_type", ["v_prediction", "epsilon", "sample"])
+def test_untrained_clean_video_model_estimates_a_blank_video_through_the_scheduler(prediction_type):
+    """The network's zero output is a clean-video estimate of 0, whatever target the model returns."""
+    video, timestep, text, mask = model_inputs()
+    torch.manual_seed(0)
+    model = TextVideoDiTModel(**{**PRESETS["tiny"]["transformer"], "prediction_type": prediction_type})
+    sample = model(video, timestep, text, mask).sample
+    scheduler = build_scheduler(prediction_type)
+    for i, t in enumerate(timestep.tolist()):
+        estimate = scheduler.step(sample[i : i + 1], t, video[i : i + 1]).pred_original_sample
+        torch.testing.assert_close(estimate, torch.zeros_like(estimate), atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("prediction_type", ["v_prediction", "epsilon"])
+def test_clean_video_conversion_gives_the_schedulers_target_for_the_true_clean_video(prediction_type):
+    scheduler = build_scheduler(prediction_type)
+    generator = torch.Generator().manual_seed(0)
+    clean = torch.rand(3, 1, 4, 8, 8, generator=generator) * 2 - 1
+    noise = torch.randn(clean.shape, generator=generator)
+    timesteps = torch.tensor([0, 500, 999])
+    noisy = scheduler.add_noise(clean, noise, timesteps)
+    signal, noise_scale = signal_and_noise_scales(training_alphas_cumprod(1000, 1e-4, 0.02, "linear"), timesteps)
+    converted = clean_video_to_prediction(clean, noisy, signal, noise_scale, prediction_type)
+    expected = scheduler.get_velocity(clean, noise, timesteps) if prediction_type == "v_prediction" else noise
+    torch.testing.assert_close(converted, expected, atol=2e-3, rtol=0)  # t = 0 divides by sqrt(1 - abar) = 0.01
+
+
+def test_fractional_timesteps_interpolate_the_noise_level():
+    alphas_cumprod = training_alphas_cumprod(1000, 1e-4, 0.02, "linear")
+    signal, noise = signal_and_noise_scales(alphas_cumprod, torch.tensor([400.0, 400.5, 401.0]))
+    assert signal[0] > signal[1] > signal[2] and noise[0] < noise[1] < noise[2]
+    torch.testing.assert_close(signal**2 + noise**2, torch.ones(3))
+
+
+@pytest.mark.parametrize("key, value", [("output_parametrization", "x0"), ("prediction_type", "flow"),
+                                        ("beta_schedule", "cosine")])
+def test_unknown_parametrization_target_or_schedule_is_rejected(key, value):
+    with pytest.raises(ValueError, match=key):
+        TextVideoDiTModel(**{**PRESETS["tiny"]["transformer"], key: value})
 
 
 def test_masked_padding_tokens_do_not_change_the_output(model):
