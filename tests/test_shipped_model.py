@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from diffusers_textvid import DEFAULT_MODEL_DIR, TextVideoPipeline
-from diffusers_textvid.evaluation import character_correct
+from diffusers_textvid.evaluation import character_correct, evaluate_pipeline
 from diffusers_textvid.schedulers import swap_scheduler
 
 
@@ -29,3 +29,28 @@ def test_shipped_model_spells_the_prompt_with_ddim_25_steps(shipped_pipeline, pr
     swap_scheduler(shipped_pipeline, "ddim", 25)
     video = shipped_pipeline(prompt, num_inference_steps=25, generator=torch.Generator().manual_seed(0)).frames
     assert all(character_correct(video[0, ..., 0], prompt))
+
+
+HANDFUL = ["HELLO", "AB12", "Z9", "QX7W", "M3K0P8"]
+
+
+@pytest.fixture(scope="module")
+def ddim_scores(shipped_pipeline) -> dict[int, dict]:
+    """Scores of DDIM at 8, 25 and 50 steps on a handful of prompts, one seeded video each."""
+    swap_scheduler(shipped_pipeline, "ddim")
+    return {steps: evaluate_pipeline(shipped_pipeline, HANDFUL, num_inference_steps=steps, seed=0, batch_size=5)
+            for steps in (8, 25, 50)}
+
+
+def test_ddim_25_steps_spell_every_symbol_well_above_the_old_noise_floor(ddim_scores):
+    """The previous model's speckled videos scored about 13 dB here; this one draws clean backgrounds."""
+    assert ddim_scores[25]["char_accuracy"] == 1.0
+    assert ddim_scores[25]["psnr_db"] > 18.0
+
+
+@pytest.mark.xfail(strict=True, reason="Issue 12 is still open: DDIM 50 loses PSNR against DDIM 8 (17.5 vs 22.0 dB "
+                                        "on 200 validation prompts) and DDIM 25 stays near 21 dB, below 22.")
+def test_more_ddim_steps_give_no_worse_videos_and_25_steps_are_clean(ddim_scores):
+    assert ddim_scores[50]["char_accuracy"] >= ddim_scores[8]["char_accuracy"]
+    assert ddim_scores[50]["psnr_db"] >= ddim_scores[8]["psnr_db"] - 0.3
+    assert ddim_scores[25]["psnr_db"] > 22.0

@@ -1,7 +1,7 @@
 """TextVideoDiTModel: a diffusion transformer for short videos, conditioned on text.
 
 Reading order: patchify helpers, the timestep/text conditioning, one transformer block, the output
-layer, the model. Shapes use B batch, C channels, F frames, H/W height/width, N video tokens,
+layer, the noise schedule (for the clean-video parametrization), the model. Shapes use B batch, C channels, F frames, H/W height/width, N video tokens,
 L text tokens, D model width.
 
 This file imports only torch and diffusers: `save_pretrained` of the pipeline copies it next to
@@ -122,6 +122,56 @@ class OutputLayer(torch.nn.Module):
 
 
 # ----------------------------------------------------------------------------------------------
+# Noise schedule: what the clean-video parametrization needs to turn its estimate into the target
+# ----------------------------------------------------------------------------------------------
+
+OUTPUT_PARAMETRIZATIONS = ("direct", "clean_video")
+PREDICTION_TYPES = ("epsilon", "v_prediction", "sample")
+
+
+def training_alphas_cumprod(num_train_timesteps: int, beta_start: float, beta_end: float, beta_schedule: str):
+    """`(T,)` float64 cumulative products of (1 - beta), as the stock DDPM/DDIM schedulers compute them."""
+    if beta_schedule == "linear":
+        betas = torch.linspace(beta_start, beta_end, num_train_timesteps, dtype=torch.float64)
+    elif beta_schedule == "scaled_linear":
+        betas = torch.linspace(beta_start**0.5, beta_end**0.5, num_train_timesteps, dtype=torch.float64) ** 2
+    else:
+        raise ValueError(f"beta_schedule {beta_schedule!r} is not supported; use 'linear' or 'scaled_linear'.")
+    return torch.cumprod(1.0 - betas, dim=0)
+
+
+def signal_and_noise_scales(alphas_cumprod: torch.Tensor, timestep: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """`(sqrt(abar_t), sqrt(1 - abar_t))`, each `(B,)` float32, with x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps.
+
+    `timestep` `(B,)` may be fractional (Euler-type schedulers): `abar` is interpolated linearly.
+    """
+    t = timestep.detach().to("cpu", torch.float64).clamp(0, len(alphas_cumprod) - 1)
+    low = t.floor().long()
+    high = (low + 1).clamp(max=len(alphas_cumprod) - 1)
+    fraction = t - low
+    abar = alphas_cumprod[low] * (1 - fraction) + alphas_cumprod[high] * fraction
+    return abar.sqrt().float().to(timestep.device), (1 - abar).sqrt().float().to(timestep.device)
+
+
+def clean_video_to_prediction(
+    clean: torch.Tensor, noisy: torch.Tensor, signal: torch.Tensor, noise: torch.Tensor, prediction_type: str
+) -> torch.Tensor:
+    """Turn a clean-video estimate `(B, C, F, H, W)` into what a scheduler of `prediction_type` expects.
+
+    `noisy` is x_t; `signal`, `noise` `(B,)` are sqrt(abar_t) and sqrt(1 - abar_t). The x_t terms carry
+    the input at full resolution, so the estimate has no noise to reproduce.
+    """
+    signal, noise = signal[:, None, None, None, None], noise[:, None, None, None, None]
+    if prediction_type == "v_prediction":
+        return (signal * noisy - clean) / noise
+    if prediction_type == "epsilon":
+        return (noisy - signal * clean) / noise
+    if prediction_type == "sample":
+        return clean
+    raise ValueError(f"prediction_type {prediction_type!r} is not one of {PREDICTION_TYPES}.")
+
+
+# ----------------------------------------------------------------------------------------------
 # The model
 # ----------------------------------------------------------------------------------------------
 
@@ -141,6 +191,15 @@ class TextVideoDiTModel(ModelMixin, ConfigMixin):
         mlp_ratio (`float`, defaults to 4.0): MLP hidden width over D.
         text_embed_dim (`int`, defaults to 128): width of `encoder_hidden_states`.
         timestep_embed_dim (`int`, defaults to 256): width of the sinusoidal timestep features.
+        output_parametrization (`str`, defaults to `"direct"`): `"direct"`: the network's output is
+            the prediction itself. `"clean_video"`: the network estimates the clean video x_0 and
+            `forward` turns it into `prediction_type` with the training noise schedule below, so x_t
+            reaches the output at full resolution instead of through the patch embedding (whose
+            rank, the width, can be below the patch volume).
+        prediction_type (`str`, defaults to `"v_prediction"`): what `forward` returns under
+            `"clean_video"`; must match the scheduler's `prediction_type`.
+        num_train_timesteps, beta_start, beta_end, beta_schedule: the training noise schedule, as in
+            the scheduler config (used by `"clean_video"` only).
     """
 
     _supports_gradient_checkpointing = True
@@ -158,8 +217,22 @@ class TextVideoDiTModel(ModelMixin, ConfigMixin):
         mlp_ratio: float = 4.0,
         text_embed_dim: int = 128,
         timestep_embed_dim: int = 256,
+        output_parametrization: str = "direct",
+        prediction_type: str = "v_prediction",
+        num_train_timesteps: int = 1000,
+        beta_start: float = 1e-4,
+        beta_end: float = 0.02,
+        beta_schedule: str = "linear",
     ):
         super().__init__()
+        if output_parametrization not in OUTPUT_PARAMETRIZATIONS:
+            raise ValueError(
+                f"output_parametrization {output_parametrization!r} is not one of {OUTPUT_PARAMETRIZATIONS}."
+            )
+        if prediction_type not in PREDICTION_TYPES:
+            raise ValueError(f"prediction_type {prediction_type!r} is not one of {PREDICTION_TYPES}.")
+        # Not a buffer: derived from the config, so it is never saved and always float64 on the CPU.
+        self.alphas_cumprod = training_alphas_cumprod(num_train_timesteps, beta_start, beta_end, beta_schedule)
         patch_size = tuple(patch_size)
         grid = (sample_frames // patch_size[0], sample_size // patch_size[1], sample_size // patch_size[2])
         if any(g * p != s for g, p, s in zip(grid, patch_size, (sample_frames, sample_size, sample_size))):
@@ -278,6 +351,11 @@ class TextVideoDiTModel(ModelMixin, ConfigMixin):
 
         x = self.output_layer(x, conditioning)  # (B, N, C * pt * ph * pw)
         sample = unpatchify(x, (pt, ph, pw), tuple(shape))  # (B, C, F, H, W)
+        if self.config.output_parametrization == "clean_video":
+            signal, noise = signal_and_noise_scales(self.alphas_cumprod, timestep)
+            sample = clean_video_to_prediction(
+                sample.float(), hidden_states.float(), signal, noise, self.config.prediction_type
+            ).to(hidden_states.dtype)
         if not return_dict:
             return (sample,)
         return TextVideoDiTOutput(sample=sample)
