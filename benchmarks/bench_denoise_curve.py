@@ -31,7 +31,9 @@ def clean_estimate_psnr(pipe, prompts: list[str], timestep: int, seed: int) -> f
     noise = torch.randn(clean.shape, generator=torch.Generator().manual_seed(seed + timestep))
     timesteps = torch.full((len(prompts),), timestep)
     noisy = pipe.scheduler.add_noise(clean, noise, timesteps)
-    text, mask = pipe.encode_prompt(prompts, 1, clean.device)
+    text, mask, _, _ = pipe.encode_prompt(
+        prompts, do_classifier_free_guidance=False, device=clean.device, dtype=pipe.transformer.dtype
+    )
     output = pipe.transformer(noisy, timesteps, text, mask).sample
     estimate = pipe.scheduler.step(output, timestep, noisy).pred_original_sample  # (B, 1, F, H, W) in [-1, 1]
     to_unit = lambda video: ((video[:, 0].double() + 1) / 2).clamp(0, 1).numpy()  # (B, F, H, W) in [0, 1]

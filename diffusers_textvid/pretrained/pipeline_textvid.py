@@ -15,10 +15,12 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
-from diffusers import DiffusionPipeline
+from diffusers import DiffusionPipeline, ModelMixin, SchedulerMixin
 from diffusers.utils import BaseOutput
-from diffusers.utils.torch_utils import randn_tensor
+from diffusers.utils.torch_utils import is_compiled_module, randn_tensor
 from diffusers.video_processor import VideoProcessor
+from huggingface_hub import ModelCard, ModelCardData, create_repo, snapshot_download, upload_folder
+from transformers import CLIPTextModel, PreTrainedTokenizerBase
 
 EXAMPLE_DOC_STRING = """
     Examples:
@@ -36,6 +38,8 @@ EXAMPLE_DOC_STRING = """
 WEIGHT_SUFFIX = ".safetensors"
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 WEIGHTED_COMPONENTS = ("text_encoder", "transformer")
+HUB_DOWNLOAD_KEYWORDS = ("revision", "cache_dir", "force_download", "local_files_only", "token")
+HUB_UPLOAD_KEYWORDS = ("repo_id", "token", "private", "create_pr", "commit_message")
 
 
 @dataclass
@@ -62,6 +66,42 @@ def check_weights_folder(folder: str):
     raise ValueError(f"{folder!r} holds no weights: expected a *{WEIGHT_SUFFIX} file.")
 
 
+def check_embeddings(name: str, embeddings: torch.Tensor, mask: torch.Tensor | None, batch_size: int | None = None):
+    """Raise `ValueError` unless `embeddings` is `(B, L, D)` with an attention mask `(B, L)` (B = `batch_size` if given)."""
+    if embeddings.ndim != 3:
+        raise ValueError(f"`{name}` must have shape (batch, tokens, width), got {tuple(embeddings.shape)}.")
+    mask_name = name.replace("embeds", "attention_mask")
+    if mask is None:
+        raise ValueError(f"`{name}` needs `{mask_name}` (1 for tokens to attend to, 0 for padding), as encode_prompt returns it.")
+    if tuple(mask.shape) != tuple(embeddings.shape[:2]):
+        raise ValueError(f"`{mask_name}` must have shape {tuple(embeddings.shape[:2])}, got {tuple(mask.shape)}.")
+    if batch_size is not None and embeddings.shape[0] != batch_size:
+        raise ValueError(f"`{name}` holds {embeddings.shape[0]} prompt(s), expected {batch_size}.")
+
+
+def repeat_for_videos(embeddings, mask, num_videos_per_prompt: int, device, dtype):
+    """`(B, L, D)`, `(B, L)` -> `(B * n, L, D)`, `(B * n, L)`, the n copies of each prompt next to each other."""
+    embeddings = embeddings.to(device=device, dtype=dtype).repeat_interleave(num_videos_per_prompt, dim=0)
+    return embeddings, mask.to(device).repeat_interleave(num_videos_per_prompt, dim=0)
+
+
+def installed_transformer_class() -> type | None:
+    """`TextVideoDiTModel` of the installed `diffusers_textvid` package, or None where it is not installed."""
+    try:
+        package = importlib.import_module("diffusers_textvid")  # not a plain import: see the module docstring
+    except ImportError:
+        return None
+    return package.TextVideoDiTModel
+
+
+def update_json(path: str, **entries):
+    with open(path) as file:
+        content = json.load(file)
+    content.update(entries)
+    with open(path, "w") as file:
+        json.dump(content, file, indent=2, sort_keys=True)
+
+
 class TextVideoPipeline(DiffusionPipeline):
     """Text-to-video diffusion with a `TextVideoDiTModel` and any stock Diffusers scheduler.
 
@@ -71,12 +111,21 @@ class TextVideoPipeline(DiffusionPipeline):
         transformer (`TextVideoDiTModel`): predicts noise, velocity or the clean video, as
             `scheduler.config.prediction_type` says.
         scheduler (`SchedulerMixin`): any Diffusers scheduler; swap with `Scheduler.from_config(pipe.scheduler.config)`.
+
+    The tokenizer and text encoder may be None for a pipeline that samples from `prompt_embeds` only, and
+    the transformer and scheduler may be None for one that only runs `encode_prompt`.
     """
 
     model_cpu_offload_seq = "text_encoder->transformer"
     _callback_tensor_inputs = ["latents", "prompt_embeds", "negative_prompt_embeds"]
 
-    def __init__(self, tokenizer, text_encoder, transformer, scheduler):
+    def __init__(
+        self,
+        tokenizer: PreTrainedTokenizerBase,
+        text_encoder: CLIPTextModel,
+        transformer: ModelMixin,
+        scheduler: SchedulerMixin,
+    ):
         super().__init__()
         self.register_modules(tokenizer=tokenizer, text_encoder=text_encoder, transformer=transformer, scheduler=scheduler)
         self.video_processor = VideoProcessor(vae_scale_factor=1, do_resize=False)
@@ -94,6 +143,7 @@ class TextVideoPipeline(DiffusionPipeline):
         """Upper-case `prompt` and check every symbol is in the tokenizer's vocabulary."""
         if not isinstance(prompt, str):
             raise TypeError(f"A prompt must be a str, got {type(prompt).__name__}.")
+        self.require_text_encoder("a text prompt")
         text = prompt.upper()
         if not text and not allow_empty:
             raise ValueError("The prompt is empty: give 1 or more symbols (A-Z, 0-9).")
@@ -113,30 +163,62 @@ class TextVideoPipeline(DiffusionPipeline):
             )
         return text
 
+    def require_text_encoder(self, purpose: str):
+        if self.tokenizer is None or self.text_encoder is None:
+            raise ValueError(
+                f"This pipeline has no tokenizer or text encoder, which {purpose} needs: pass `prompt_embeds` "
+                "(and, for guidance, `negative_prompt_embeds`) made by `encode_prompt` of a pipeline that has them."
+            )
+
+    def prompt_list(self, prompt: str | list[str]) -> list[str]:
+        """`prompt` as a list of normalised prompts."""
+        prompts = [prompt] if isinstance(prompt, str) else prompt
+        if not isinstance(prompts, list) or not prompts:
+            raise ValueError(f"`prompt` must be a str or a non-empty list of str, got {prompt!r}.")
+        return [self.normalize_prompt(p) for p in prompts]
+
+    def negative_prompt_list(self, negative_prompt: str | list[str] | None, batch_size: int) -> list[str]:
+        """`negative_prompt` as `batch_size` normalised prompts; None is the empty prompt."""
+        if isinstance(negative_prompt, list):
+            negative_prompts = negative_prompt
+        else:
+            negative_prompts = ["" if negative_prompt is None else negative_prompt] * batch_size
+        if len(negative_prompts) != batch_size:
+            raise ValueError(f"`negative_prompt` has {len(negative_prompts)} entries but there are {batch_size} prompts.")
+        return [self.normalize_prompt(p, allow_empty=True) for p in negative_prompts]
+
     def check_inputs(
         self,
         prompt,
         negative_prompt,
+        prompt_embeds,
+        prompt_attention_mask,
+        negative_prompt_embeds,
+        negative_prompt_attention_mask,
         num_inference_steps,
         guidance_scale,
         num_videos_per_prompt,
         latents,
         output_type,
         callback_on_step_end_tensor_inputs,
-    ) -> tuple[list[str], list[str] | None]:
-        """Validate every argument before any work; return the normalised prompt and negative prompt lists."""
-        prompts = [prompt] if isinstance(prompt, str) else prompt
-        if not isinstance(prompts, list) or not prompts:
-            raise ValueError(f"`prompt` must be a str or a non-empty list of str, got {prompt!r}.")
-        prompts = [self.normalize_prompt(p) for p in prompts]
+    ) -> tuple[list[str] | None, list[str] | None]:
+        """Validate every argument before any work; return the normalised prompts and negative prompts
+        (None where embeddings stand in for them)."""
+        if (prompt is None) == (prompt_embeds is None):
+            raise ValueError("Give either `prompt` or `prompt_embeds`, not both and not neither.")
+        if negative_prompt is not None and negative_prompt_embeds is not None:
+            raise ValueError("Give either `negative_prompt` or `negative_prompt_embeds`, not both.")
+        if self.transformer is None or self.scheduler is None:
+            raise ValueError("This pipeline has no transformer or scheduler: it can only run `encode_prompt`.")
+        prompts = self.prompt_list(prompt) if prompt is not None else None
+        if prompt_embeds is not None:
+            check_embeddings("prompt_embeds", prompt_embeds, prompt_attention_mask)
+        batch_size = len(prompts) if prompts is not None else prompt_embeds.shape[0]
         negative_prompts = None
-        if negative_prompt is not None:
-            negative_prompts = [negative_prompt] * len(prompts) if isinstance(negative_prompt, str) else negative_prompt
-            if len(negative_prompts) != len(prompts):
-                raise ValueError(
-                    f"`negative_prompt` has {len(negative_prompts)} entries but `prompt` has {len(prompts)}."
-                )
-            negative_prompts = [self.normalize_prompt(p, allow_empty=True) for p in negative_prompts]
+        if negative_prompt_embeds is not None:
+            check_embeddings("negative_prompt_embeds", negative_prompt_embeds, negative_prompt_attention_mask, batch_size)
+        elif negative_prompt is not None or guidance_scale > 1.0:
+            negative_prompts = self.negative_prompt_list(negative_prompt, batch_size)
         if not isinstance(num_inference_steps, int) or num_inference_steps < 1:
             raise ValueError(f"`num_inference_steps` must be a positive int, got {num_inference_steps!r}.")
         if not isinstance(num_videos_per_prompt, int) or num_videos_per_prompt < 1:
@@ -146,7 +228,7 @@ class TextVideoPipeline(DiffusionPipeline):
         if output_type not in ("np", "pt", "pil", "latent"):
             raise ValueError(f"`output_type` must be 'np', 'pt', 'pil' or 'latent', got {output_type!r}.")
         if latents is not None:
-            expected = self.latent_shape(len(prompts) * num_videos_per_prompt)
+            expected = self.latent_shape(batch_size * num_videos_per_prompt)
             if tuple(latents.shape) != expected:
                 raise ValueError(f"`latents` must have shape {expected}, got {tuple(latents.shape)}.")
         unknown_inputs = set(callback_on_step_end_tensor_inputs or []) - set(self._callback_tensor_inputs)
@@ -156,16 +238,62 @@ class TextVideoPipeline(DiffusionPipeline):
             )
         return prompts, negative_prompts
 
-    def encode_prompt(self, prompts: list[str], num_videos_per_prompt: int, device: torch.device):
-        """Tokens -> text encoder. Returns `(embeddings (B*n, L, D_text), attention mask (B*n, L))`."""
+    def encode_text(self, prompts: list[str], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """Tokens -> text encoder: `(embeddings (B, L, D_text), attention mask (B, L))`, L the tokenizer's length."""
+        self.require_text_encoder("encoding a prompt")
         tokens = self.tokenizer(
             prompts, padding="max_length", max_length=self.tokenizer.model_max_length, return_tensors="pt"
         ).to(device)
-        embeddings = self.text_encoder(
-            input_ids=tokens.input_ids, attention_mask=tokens.attention_mask
-        ).last_hidden_state  # (B, L, D_text)
-        embeddings = embeddings.to(self.transformer.dtype).repeat_interleave(num_videos_per_prompt, dim=0)
-        return embeddings, tokens.attention_mask.repeat_interleave(num_videos_per_prompt, dim=0)
+        embeddings = self.text_encoder(input_ids=tokens.input_ids, attention_mask=tokens.attention_mask).last_hidden_state
+        return embeddings, tokens.attention_mask
+
+    def encode_prompt(
+        self,
+        prompt: str | list[str] | None,
+        negative_prompt: str | list[str] | None = None,
+        do_classifier_free_guidance: bool = True,
+        num_videos_per_prompt: int = 1,
+        prompt_embeds: torch.Tensor | None = None,
+        prompt_attention_mask: torch.Tensor | None = None,
+        negative_prompt_embeds: torch.Tensor | None = None,
+        negative_prompt_attention_mask: torch.Tensor | None = None,
+        device: torch.device | None = None,
+        dtype: torch.dtype | None = None,
+    ):
+        """Encode the prompt and, for classifier-free guidance, the negative prompt.
+
+        Args:
+            prompt (`str` or `list[str]`, *optional*): 1 or more symbols A-Z, 0-9; or None with `prompt_embeds`.
+            negative_prompt (`str` or `list[str]`, *optional*): defaults to the empty prompt.
+            do_classifier_free_guidance (`bool`, defaults to True): also encode the negative prompt.
+            num_videos_per_prompt (`int`, defaults to 1): copies of each embedding, next to each other.
+            prompt_embeds, negative_prompt_embeds (`torch.Tensor`, *optional*): `(B, L, D_text)`, used as
+                given instead of encoding text; each needs its attention mask `(B, L)` (1 attend, 0 padding).
+            device (`torch.device`, *optional*): defaults to the pipeline's execution device.
+            dtype (`torch.dtype`, *optional*): of the embeddings; defaults to the text encoder's.
+
+        Returns:
+            `(prompt_embeds (B * n, L, D_text), prompt_attention_mask (B * n, L), negative_prompt_embeds,
+            negative_prompt_attention_mask)`, the negative pair None without guidance (unless given).
+        """
+        device = device or self._execution_device
+        if prompt_embeds is None:
+            prompt_embeds, prompt_attention_mask = self.encode_text(self.prompt_list(prompt), device)
+        check_embeddings("prompt_embeds", prompt_embeds, prompt_attention_mask)
+        batch_size = prompt_embeds.shape[0]
+        if negative_prompt_embeds is None and do_classifier_free_guidance:
+            negative_prompts = self.negative_prompt_list(negative_prompt, batch_size)
+            negative_prompt_embeds, negative_prompt_attention_mask = self.encode_text(negative_prompts, device)
+        dtype = dtype or (self.text_encoder.dtype if self.text_encoder is not None else prompt_embeds.dtype)
+        prompt_embeds, prompt_attention_mask = repeat_for_videos(
+            prompt_embeds, prompt_attention_mask, num_videos_per_prompt, device, dtype
+        )
+        if negative_prompt_embeds is not None:
+            check_embeddings("negative_prompt_embeds", negative_prompt_embeds, negative_prompt_attention_mask, batch_size)
+            negative_prompt_embeds, negative_prompt_attention_mask = repeat_for_videos(
+                negative_prompt_embeds, negative_prompt_attention_mask, num_videos_per_prompt, device, dtype
+            )
+        return prompt_embeds, prompt_attention_mask, negative_prompt_embeds, negative_prompt_attention_mask
 
     def latent_shape(self, batch_size: int) -> tuple[int, int, int, int, int]:
         """`(B, C, F, H, W)` of the videos this transformer makes."""
@@ -194,6 +322,7 @@ class TextVideoPipeline(DiffusionPipeline):
 
     @property
     def guidance_scale(self) -> float:
+        """The scale in use; a step-end callback may change `pipe._guidance_scale`, read at every step."""
         return self._guidance_scale
 
     @property
@@ -204,10 +333,15 @@ class TextVideoPipeline(DiffusionPipeline):
     def num_timesteps(self) -> int:
         return self._num_timesteps
 
+    @property
+    def interrupt(self) -> bool:
+        """Set `pipe._interrupt = True` from a step-end callback to skip the remaining steps."""
+        return self._interrupt
+
     @torch.no_grad()
     def __call__(
         self,
-        prompt: str | list[str],
+        prompt: str | list[str] | None = None,
         negative_prompt: str | list[str] | None = None,
         num_inference_steps: int = 50,
         guidance_scale: float = 1.0,
@@ -215,6 +349,10 @@ class TextVideoPipeline(DiffusionPipeline):
         num_videos_per_prompt: int = 1,
         generator: torch.Generator | list[torch.Generator] | None = None,
         latents: torch.Tensor | None = None,
+        prompt_embeds: torch.Tensor | None = None,
+        prompt_attention_mask: torch.Tensor | None = None,
+        negative_prompt_embeds: torch.Tensor | None = None,
+        negative_prompt_attention_mask: torch.Tensor | None = None,
         output_type: str = "np",
         return_dict: bool = True,
         callback_on_step_end: Callable[[DiffusionPipeline, int, torch.Tensor, dict], dict] | None = None,
@@ -223,7 +361,8 @@ class TextVideoPipeline(DiffusionPipeline):
         """Generate videos of `prompt` scrolling past.
 
         Args:
-            prompt (`str` or `list[str]`): 1 or more symbols A-Z, 0-9 (lower case is upper-cased).
+            prompt (`str` or `list[str]`, *optional*): 1 or more symbols A-Z, 0-9 (lower case is
+                upper-cased); give it or `prompt_embeds`.
             negative_prompt (`str` or `list[str]`, *optional*): what guidance steers away from;
                 defaults to the empty prompt, the unconditional model of classifier-free guidance.
             num_inference_steps (`int`, defaults to 50): denoising steps.
@@ -232,51 +371,64 @@ class TextVideoPipeline(DiffusionPipeline):
             num_videos_per_prompt (`int`, defaults to 1): videos per prompt.
             generator (`torch.Generator`, *optional*): makes sampling deterministic.
             latents (`torch.Tensor`, *optional*): starting noise `(B, C, F, H, W)`, before `init_noise_sigma`.
+            prompt_embeds (`torch.Tensor`, *optional*): `(B, L, D_text)` from `encode_prompt`, instead of `prompt`.
+            prompt_attention_mask (`torch.Tensor`, *optional*): `(B, L)`, required with `prompt_embeds`.
+            negative_prompt_embeds (`torch.Tensor`, *optional*): `(B, L, D_text)`, instead of `negative_prompt`.
+            negative_prompt_attention_mask (`torch.Tensor`, *optional*): `(B, L)`, required with them.
             output_type (`str`, defaults to "np"): "np", "pt", "pil" or "latent".
             return_dict (`bool`, defaults to True): return a `TextVideoPipelineOutput` or a tuple.
             callback_on_step_end (`Callable`, *optional*): called as `(pipe, step, timestep, tensors)`
-                after each step; may return replacements for the tensors it was given.
+                after each step; may return replacements for the tensors it was given, change
+                `pipe._guidance_scale` or set `pipe._interrupt = True`.
             callback_on_step_end_tensor_inputs (`list[str]`, defaults to `["latents"]`): which tensors it gets.
 
         Returns:
             `TextVideoPipelineOutput` with `frames`, or `(frames,)` when `return_dict` is False.
         """
         prompts, negative_prompts = self.check_inputs(
-            prompt, negative_prompt, num_inference_steps, guidance_scale, num_videos_per_prompt, latents,
+            prompt, negative_prompt, prompt_embeds, prompt_attention_mask, negative_prompt_embeds,
+            negative_prompt_attention_mask, num_inference_steps, guidance_scale, num_videos_per_prompt, latents,
             output_type, callback_on_step_end_tensor_inputs,
         )
         self._guidance_scale = guidance_scale
+        self._interrupt = False
         device = self._execution_device
-        batch_size = len(prompts) * num_videos_per_prompt
 
-        prompt_embeds, prompt_mask = self.encode_prompt(prompts, num_videos_per_prompt, device)
-        negative_prompt_embeds = None
-        if self.do_classifier_free_guidance:
-            negative_prompt_embeds, negative_mask = self.encode_prompt(
-                negative_prompts or [""] * len(prompts), num_videos_per_prompt, device
-            )
+        prompt_embeds, prompt_attention_mask, negative_prompt_embeds, negative_prompt_attention_mask = self.encode_prompt(
+            prompts, negative_prompts, self.do_classifier_free_guidance, num_videos_per_prompt, prompt_embeds,
+            prompt_attention_mask, negative_prompt_embeds, negative_prompt_attention_mask, device, self.transformer.dtype,
+        )
 
         self.scheduler.set_timesteps(num_inference_steps, device=device)
         timesteps = self.scheduler.timesteps
         self._num_timesteps = len(timesteps)
-        latents = self.prepare_latents(batch_size, prompt_embeds.dtype, device, generator, latents)
+        latents = self.prepare_latents(prompt_embeds.shape[0], prompt_embeds.dtype, device, generator, latents)
         extra_step_kwargs = self.step_kwargs(generator, eta)
 
         with self.progress_bar(total=len(timesteps)) as progress_bar:
             for step_index, timestep in enumerate(timesteps):
-                if self.do_classifier_free_guidance:
+                if self.interrupt:
+                    break
+                # Read at every step: a callback may have changed the scale.
+                guided = self.do_classifier_free_guidance
+                if guided and negative_prompt_embeds is None:
+                    raise ValueError(
+                        "A callback raised `guidance_scale` above 1 in a run that started without guidance, so "
+                        "no negative prompt was encoded; start with guidance_scale > 1 to change it later."
+                    )
+                if guided:
                     model_input = torch.cat([latents, latents])  # (2B, C, F, H, W): unconditional, then conditional
                     text = torch.cat([negative_prompt_embeds, prompt_embeds])
-                    text_mask = torch.cat([negative_mask, prompt_mask])
+                    text_mask = torch.cat([negative_prompt_attention_mask, prompt_attention_mask])
                 else:
-                    model_input, text, text_mask = latents, prompt_embeds, prompt_mask
+                    model_input, text, text_mask = latents, prompt_embeds, prompt_attention_mask
                 model_input = self.scheduler.scale_model_input(model_input, timestep)
                 prediction = self.transformer(
                     model_input, timestep.expand(model_input.shape[0]), text, text_mask
                 ).sample  # (B or 2B, C, F, H, W)
-                if self.do_classifier_free_guidance:
+                if guided:
                     unconditional, conditional = prediction.chunk(2)
-                    prediction = unconditional + guidance_scale * (conditional - unconditional)
+                    prediction = unconditional + self.guidance_scale * (conditional - unconditional)
                 latents = self.scheduler.step(prediction, timestep, latents, **extra_step_kwargs).prev_sample
 
                 if callback_on_step_end is not None:
@@ -301,71 +453,126 @@ class TextVideoPipeline(DiffusionPipeline):
         return TextVideoPipelineOutput(frames=frames)
 
     # ------------------------------------------------------------------------------------------
-    # A self-contained model folder
+    # Loading and saving: stock Diffusers, plus a self-contained model folder
     # ------------------------------------------------------------------------------------------
-
-    def save_pretrained(self, save_directory: str | os.PathLike, **kwargs):
-        """Save safetensors weights and configs, plus the module files of this pipeline and its
-        transformer, named in `model_index.json` as `[file, class]` so that
-        `DiffusionPipeline.from_pretrained(folder, trust_remote_code=True)` needs no package."""
-        kwargs["safe_serialization"] = True
-        super().save_pretrained(save_directory, **kwargs)
-        pipeline_file = inspect.getfile(type(self))
-        transformer_file = inspect.getfile(type(self.transformer))
-        shutil.copyfile(pipeline_file, os.path.join(save_directory, os.path.basename(pipeline_file)))
-        shutil.copyfile(transformer_file, os.path.join(save_directory, "transformer", os.path.basename(transformer_file)))
-
-        index_path = os.path.join(save_directory, "model_index.json")
-        with open(index_path) as file:
-            index = json.load(file)
-        index["_class_name"] = [_module_stem(pipeline_file), type(self).__name__]
-        index["transformer"] = [_module_stem(transformer_file), type(self.transformer).__name__]
-        with open(index_path, "w") as file:
-            json.dump(index, file, indent=2, sort_keys=True)
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, **kwargs):
-        """Load a saved folder (or Hub repo) with the classes of the installed `diffusers_textvid`
-        package, not the code copied into the folder, so no `trust_remote_code` is needed.
+        """`DiffusionPipeline.from_pretrained`, with every stock keyword (`dtype` and `torch_dtype`, also as
+        dicts, `variant`, `device_map`, `low_cpu_mem_usage`, `use_safetensors`, the Hub keywords...), and:
 
-        Components given as keyword arguments are used as they are; `torch_dtype` (default float32,
-        whatever the stored weights are) applies to the loaded models. A folder without safetensors weights (missing, or pickle) is a `ValueError`.
+        - where `diffusers_textvid` is installed, its pipeline and transformer classes are used, not the
+          copies in the folder, so no `trust_remote_code` is needed (see `load_config`);
+        - without a dtype, every model is float32, whatever dtype its weights are stored in: the rule a
+          folder saved by `save_pretrained` also gives the stock `trust_remote_code` loader;
+        - weights must be safetensors: a folder with pickles only is a `ValueError` unless
+          `use_safetensors=False` is passed;
+        - a Hub repo id is downloaded whole by `huggingface_hub.snapshot_download` with `revision`,
+          `cache_dir`, `force_download`, `local_files_only` and `token`: Diffusers' own download step
+          imports the repo's pipeline code, which would need `trust_remote_code`.
         """
-        try:
-            package = importlib.import_module("diffusers_textvid")  # not a plain import: see the module docstring
-        except ImportError:  # a copy of this file inside a model folder, without the package
-            return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
+        if kwargs.get("dtype") is None and kwargs.get("torch_dtype") is None:
+            kwargs["dtype"] = torch.float32
         folder = str(pretrained_model_name_or_path)
         if not os.path.isdir(folder):
-            from huggingface_hub import snapshot_download
-
-            folder = snapshot_download(folder, revision=kwargs.pop("revision", None))
-        index_path = os.path.join(folder, "model_index.json")
-        if not os.path.isfile(index_path):
+            folder = snapshot_download(folder, **{name: kwargs[name] for name in HUB_DOWNLOAD_KEYWORDS if name in kwargs})
+        if not os.path.isfile(os.path.join(folder, "model_index.json")):
             raise ValueError(f"{folder!r} is not a pipeline folder: it has no model_index.json.")
-        with open(index_path) as file:
-            index = json.load(file)
-        torch_dtype = kwargs.pop("torch_dtype", torch.float32)
-        components = {}
-        for name in ("tokenizer", "text_encoder", "transformer", "scheduler"):
-            if name in kwargs:
-                components[name] = kwargs.pop(name)
-                continue
-            subfolder = os.path.join(folder, name)
-            library, class_name = index[name]
-            load_kwargs = {}
-            if name in WEIGHTED_COMPONENTS:
-                check_weights_folder(subfolder)
-                load_kwargs = {"torch_dtype": torch_dtype, "use_safetensors": True}
-            if name == "transformer":
-                component_class = getattr(package, class_name)
-            else:
-                component_class = getattr(importlib.import_module(library), class_name)
-            components[name] = component_class.from_pretrained(subfolder, **load_kwargs)
-        if kwargs:
-            raise TypeError(f"Unexpected arguments for from_pretrained: {sorted(kwargs)}.")
-        return cls(**components)
+        if kwargs.get("use_safetensors") is not False:
+            for name in WEIGHTED_COMPONENTS:
+                if name not in kwargs:
+                    check_weights_folder(os.path.join(folder, name))
+        pipe = super().from_pretrained(folder, **kwargs)
+        pipe.register_to_config(_name_or_path=str(pretrained_model_name_or_path))
+        return pipe
+
+    @classmethod
+    def load_config(cls, *args, **kwargs):
+        """`ConfigMixin.load_config`; where `diffusers_textvid` is installed, `model_index.json` is read as
+        naming this class and the package's `TextVideoDiTModel`, not the copies `save_pretrained` put
+        in the folder (which `DiffusionPipeline.from_pretrained` would only load with `trust_remote_code`)."""
+        loaded = super().load_config(*args, **kwargs)
+        config = loaded[0] if isinstance(loaded, tuple) else loaded
+        transformer_class = installed_transformer_class()
+        if transformer_class is not None:
+            config["_class_name"] = cls.__name__
+            if list(config.get("transformer", [None, None]))[1] == transformer_class.__name__:
+                config["transformer"] = [transformer_class.__module__, transformer_class.__name__]
+        return loaded
+
+    @classmethod
+    def from_pipe(cls, pipeline: DiffusionPipeline, **kwargs):
+        """`DiffusionPipeline.from_pipe`, handing on the transformer: Diffusers hands on a model only when its
+        class is exactly the one annotated on `__init__`, and a `TextVideoDiTModel` is one of several classes
+        (the installed package's, or a model folder's copy of its file)."""
+        transformer = getattr(pipeline, "transformer", None)
+        unwrapped = transformer._orig_mod if is_compiled_module(transformer) else transformer
+        if "transformer" not in kwargs and type(unwrapped).__name__ == "TextVideoDiTModel":
+            kwargs["transformer"] = transformer
+        return super().from_pipe(pipeline, **kwargs)
+
+    def save_pretrained(
+        self,
+        save_directory: str | os.PathLike,
+        safe_serialization: bool = True,
+        variant: str | None = None,
+        max_shard_size: int | str | None = None,
+        push_to_hub: bool = False,
+        **kwargs,
+    ):
+        """`DiffusionPipeline.save_pretrained` (weights always safetensors, whatever `safe_serialization`
+        says), then the folder is made self-contained:
+
+        - this file and the transformer's module file are copied in, and `model_index.json` names them as
+          `[file, class]`, so `DiffusionPipeline.from_pretrained(folder, trust_remote_code=True)` needs no package;
+        - `transformer/config.json` gets an `auto_map`, for
+          `diffusers.AutoModel.from_pretrained(folder + "/transformer", trust_remote_code=True)`;
+        - `text_encoder/config.json` records float32 as the dtype to load in: transformers loads a model in
+          the dtype its config records, Diffusers' models in float32, so the stock loader then follows one
+          rule (float32 unless a dtype is asked for) whatever dtype the weights are stored in.
+
+        With `push_to_hub=True` (and `repo_id`, `token`, `private`, `create_pr`, `commit_message`), the
+        complete folder is then uploaded, with a new model card where it has no README.md.
+        """
+        hub_options = {name: kwargs.pop(name) for name in HUB_UPLOAD_KEYWORDS if name in kwargs}
+        super().save_pretrained(
+            save_directory, safe_serialization=True, variant=variant, max_shard_size=max_shard_size, **kwargs
+        )
+        self.make_folder_self_contained(str(save_directory))
+        if push_to_hub:
+            self.upload_saved_folder(str(save_directory), **hub_options)
+
+    def make_folder_self_contained(self, folder: str):
+        """Copy the code of this pipeline and its transformer into `folder` and name it in the configs."""
+        pipeline_file = inspect.getfile(type(self))
+        shutil.copyfile(pipeline_file, os.path.join(folder, os.path.basename(pipeline_file)))
+        index = {"_class_name": [module_stem(pipeline_file), type(self).__name__]}
+        transformer = self.transformer._orig_mod if is_compiled_module(self.transformer) else self.transformer
+        if transformer is not None:
+            transformer_file = inspect.getfile(type(transformer))
+            shutil.copyfile(transformer_file, os.path.join(folder, "transformer", os.path.basename(transformer_file)))
+            class_reference = [module_stem(transformer_file), type(transformer).__name__]
+            index["transformer"] = class_reference
+            update_json(os.path.join(folder, "transformer", "config.json"), auto_map={"AutoModel": ".".join(class_reference)})
+        text_encoder_config = os.path.join(folder, "text_encoder", "config.json")
+        if os.path.isfile(text_encoder_config):
+            with open(text_encoder_config) as file:
+                dtype_keys = {"dtype", "torch_dtype"} & set(json.load(file))  # transformers 5 and 4 names
+            update_json(text_encoder_config, **dict.fromkeys(dtype_keys, "float32"))
+        update_json(os.path.join(folder, "model_index.json"), **index)
+
+    def upload_saved_folder(self, folder: str, repo_id: str | None = None, token: str | None = None,
+                            private: bool | None = None, create_pr: bool = False, commit_message: str | None = None):
+        """Upload a folder written by `save_pretrained` to the Hub repo `repo_id` (default: the folder's name)."""
+        repo_id = create_repo(repo_id or os.path.basename(os.path.normpath(folder)), token=token, private=private,
+                              exist_ok=True).repo_id
+        readme = os.path.join(folder, "README.md")
+        if not os.path.isfile(readme):
+            card_data = ModelCardData(library_name="diffusers", pipeline_tag="text-to-video")
+            ModelCard.from_template(card_data, model_description=f"A `{type(self).__name__}` of diffusers-textvid.").save(readme)
+        upload_folder(repo_id=repo_id, folder_path=folder, token=token, create_pr=create_pr,
+                      commit_message=commit_message or "Upload TextVideoPipeline")
 
 
-def _module_stem(path: str) -> str:
+def module_stem(path: str) -> str:
     return os.path.splitext(os.path.basename(path))[0]

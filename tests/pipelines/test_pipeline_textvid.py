@@ -16,7 +16,7 @@ from diffusers import (
 from diffusers.utils import export_to_gif
 from PIL import Image
 
-from diffusers_textvid import TextVideoPipelineOutput, render_text_video
+from diffusers_textvid import TextVideoPipeline, TextVideoPipelineOutput, render_text_video
 from diffusers_textvid.data.dataset import video_to_model_space
 from diffusers_textvid.models import TextVideoDiTOutput
 
@@ -246,6 +246,86 @@ def test_callback_runs_once_per_step_and_its_latents_feed_the_next_step(perturbe
     for step in range(1, STEPS):  # DDPM does not scale model inputs
         torch.testing.assert_close(transformer_inputs[step], torch.full((1, 1, 16, 32, 32), 0.1 * step))
     np.testing.assert_allclose(frames, (0.1 * STEPS + 1) / 2, atol=1e-6)
+
+
+def test_setting_interrupt_from_a_callback_skips_the_remaining_steps(perturbed_pipeline):
+    def stop_after_the_third_step(pipe, step, timestep, tensors):
+        pipe._interrupt = step == 2
+        return tensors
+
+    with recorded_calls(perturbed_pipeline.transformer) as interrupted:
+        perturbed_pipeline("HI", num_inference_steps=8, callback_on_step_end=stop_after_the_third_step)
+    assert len(interrupted) == 3 and perturbed_pipeline.interrupt
+    with recorded_calls(perturbed_pipeline.transformer) as next_run:
+        perturbed_pipeline("HI", num_inference_steps=8)
+    assert len(next_run) == 8 and not perturbed_pipeline.interrupt
+
+
+def guidance_record(pipe):
+    """Record each step's transformer output `(2B, ...)` and the guided prediction the scheduler gets."""
+    outputs, predictions = [], []
+    pipe.transformer.register_forward_hook(lambda module, args, output: outputs.append(output.sample))
+    step = pipe.scheduler.step
+
+    def recording_step(model_output, *args, **kwargs):
+        predictions.append(model_output)
+        return step(model_output, *args, **kwargs)
+
+    pipe.scheduler.step = recording_step
+    return outputs, predictions
+
+
+def test_guidance_scale_is_read_at_every_step_so_a_callback_can_change_it(perturbed_pipeline):
+    outputs, predictions = guidance_record(perturbed_pipeline)
+
+    def raise_guidance(pipe, step, timestep, tensors):
+        pipe._guidance_scale += 1.0
+        return tensors
+
+    perturbed_pipeline("HI", num_inference_steps=STEPS, guidance_scale=2.0, callback_on_step_end=raise_guidance)
+    assert perturbed_pipeline.guidance_scale == 2.0 + STEPS
+    for step, (output, prediction) in enumerate(zip(outputs, predictions)):
+        unconditional, conditional = output.chunk(2)
+        torch.testing.assert_close(prediction, unconditional + (2.0 + step) * (conditional - unconditional))
+
+
+def test_a_callback_can_turn_guidance_off_for_the_remaining_steps(perturbed_pipeline):
+    outputs, predictions = guidance_record(perturbed_pipeline)
+
+    def guidance_off_after_the_first_step(pipe, step, timestep, tensors):
+        pipe._guidance_scale = 1.0
+        return tensors
+
+    perturbed_pipeline("HI", num_inference_steps=STEPS, guidance_scale=4.0,
+                       callback_on_step_end=guidance_off_after_the_first_step)
+    assert [output.shape[0] for output in outputs] == [2] + [1] * (STEPS - 1)
+    for output, prediction in zip(outputs[1:], predictions[1:]):
+        torch.testing.assert_close(prediction, output)  # the conditional prediction alone
+
+
+def test_a_callback_cannot_turn_guidance_on_in_a_run_that_started_without_it(perturbed_pipeline):
+    def guidance_on(pipe, step, timestep, tensors):
+        pipe._guidance_scale = 4.0
+        return tensors
+
+    with pytest.raises(ValueError, match="started without guidance"):
+        perturbed_pipeline("HI", num_inference_steps=STEPS, callback_on_step_end=guidance_on)
+
+
+def test_from_pipe_shares_every_component_and_samples_the_same(perturbed_pipeline):
+    from_pipe = TextVideoPipeline.from_pipe(perturbed_pipeline)
+    assert from_pipe.components.keys() == perturbed_pipeline.components.keys()
+    assert all(from_pipe.components[name] is component for name, component in perturbed_pipeline.components.items())
+    np.testing.assert_array_equal(
+        from_pipe("HI", num_inference_steps=STEPS, generator=seeded()).frames,
+        perturbed_pipeline("HI", num_inference_steps=STEPS, generator=seeded()).frames,
+    )
+
+
+def test_from_pipe_takes_replacement_components(perturbed_pipeline):
+    scheduler = DDIMScheduler.from_config(perturbed_pipeline.scheduler.config)
+    from_pipe = TextVideoPipeline.from_pipe(perturbed_pipeline, scheduler=scheduler)
+    assert from_pipe.scheduler is scheduler and from_pipe.transformer is perturbed_pipeline.transformer
 
 
 # ----------------------------------------------------------------------------------------------

@@ -1,17 +1,19 @@
+import contextlib
+import io
 import json
+import logging
 import os
 import shutil
-import subprocess
-import sys
-import textwrap
 
 import numpy as np
 import pytest
 import torch
+from diffusers.utils import logging as diffusers_logging
+from safetensors.torch import load_file
 
 from diffusers_textvid import TextVideoDiTModel, TextVideoPipeline
 
-from conftest import build_tiny_pipeline
+from conftest import build_tiny_pipeline, perturb_weights
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 
@@ -120,57 +122,133 @@ def test_empty_folder_is_rejected(tmp_path):
     assert "no model_index.json" in loading_error(tmp_path)
 
 
-# Run in a fresh interpreter where `diffusers_textvid` cannot be imported, as for a user who only
-# downloaded the model folder.
-CHILD_SCRIPT = textwrap.dedent(
-    """
-    import importlib.abc, json, sys
 
-    class BlockPackage(importlib.abc.MetaPathFinder):
-        def find_spec(self, name, path=None, target=None):
-            if name.split(".")[0] == "diffusers_textvid":
-                raise ModuleNotFoundError(f"No module named {name!r} (blocked by the test)", name=name)
-            return None
 
-    sys.meta_path.insert(0, BlockPackage())
+def test_pickled_weights_load_when_use_safetensors_is_false(folder_copy, saved):
+    for weights in [folder_copy / "transformer" / "diffusion_pytorch_model.safetensors",
+                    folder_copy / "text_encoder" / "model.safetensors"]:
+        pickle_name = "pytorch_model.bin" if weights.name == "model.safetensors" else "diffusion_pytorch_model.bin"
+        torch.save(load_file(weights), weights.with_name(pickle_name))
+        os.remove(weights)
+    with pytest.raises(ValueError, match="pickle"):
+        TextVideoPipeline.from_pretrained(folder_copy)
+    loaded = TextVideoPipeline.from_pretrained(folder_copy, use_safetensors=False)
+    assert_same_weights(loaded.transformer, saved[0].transformer)
+    assert_same_weights(loaded.text_encoder, saved[0].text_encoder)
+
+
+# ----------------------------------------------------------------------------------------------
+# Stock keywords of DiffusionPipeline.from_pretrained
+# ----------------------------------------------------------------------------------------------
+
+
+def assert_same_weights(model: torch.nn.Module, reference: torch.nn.Module):
+    weights, expected = model.state_dict(), reference.state_dict()
+    assert weights.keys() == expected.keys()
+    for name in weights:
+        torch.testing.assert_close(weights[name].float(), expected[name].float(), rtol=0, atol=0, msg=name)
+
+
+@contextlib.contextmanager
+def diffusers_log():
+    """Collect what Diffusers logs, down to INFO, within the block."""
+    stream, logger = io.StringIO(), diffusers_logging.get_logger("diffusers")
+    handler, level = logging.StreamHandler(stream), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
     try:
-        import diffusers_textvid
-    except ImportError:
-        pass
-    else:
-        sys.exit("diffusers_textvid is importable in the child")
-
-    import numpy, torch
-    from diffusers import DiffusionPipeline
-
-    torch.set_num_threads(1)
-    folder, output = sys.argv[1], sys.argv[2]
-    pipe = DiffusionPipeline.from_pretrained(folder, trust_remote_code=True)
-    pipe.set_progress_bar_config(disable=True)
-    frames = pipe("HI", num_inference_steps=3, generator=torch.Generator().manual_seed(0)).frames
-    numpy.save(output, frames)
-    print(json.dumps({
-        "pipeline": [type(pipe).__module__, type(pipe).__name__],
-        "transformer": [type(pipe.transformer).__module__, type(pipe.transformer).__name__],
-        "loaded": sorted(name for name in sys.modules if name.split(".")[0] == "diffusers_textvid"),
-    }))
-    """
-)
+        yield stream
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
-def test_folder_loads_and_samples_the_same_without_the_package(saved, tmp_path):
-    _, frames, folder = saved
-    output = tmp_path / "frames.npy"
-    environment = {key: value for key, value in os.environ.items() if not key.startswith(("PYTHON", "HF_"))}
-    environment |= {"HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_VERBOSITY": "error"}
-    result = subprocess.run(
-        [sys.executable, "-c", CHILD_SCRIPT, str(folder), str(output)],
-        cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=300,
+def test_from_pretrained_logs_where_each_component_came_from_and_no_config_warning(saved):
+    with diffusers_log() as log:
+        TextVideoPipeline.from_pretrained(saved[2])
+    for name, class_name in [("tokenizer", ""), ("text_encoder", "CLIPTextModel"),
+                             ("transformer", "TextVideoDiTModel"), ("scheduler", "DDPMScheduler")]:
+        assert f"Loaded {name} as {class_name}" in log.getvalue()
+    assert "not expected" not in log.getvalue()  # e.g. the transformer config's auto_map
+
+
+def test_dtype_applies_to_every_model_and_a_dict_sets_it_per_component(saved):
+    everything = TextVideoPipeline.from_pretrained(saved[2], dtype=torch.float64)
+    assert everything.transformer.dtype == everything.text_encoder.dtype == torch.float64
+    per_component = TextVideoPipeline.from_pretrained(
+        saved[2], dtype={"transformer": torch.float64, "default": torch.bfloat16}
     )
-    assert result.returncode == 0, result.stderr[-3000:]
-    report = json.loads(result.stdout.strip().splitlines()[-1])
-    assert report["pipeline"][1] == "TextVideoPipeline" and report["transformer"][1] == "TextVideoDiTModel"
-    assert not report["pipeline"][0].startswith("diffusers_textvid")
-    assert not report["transformer"][0].startswith("diffusers_textvid")
-    assert report["loaded"] == []
-    np.testing.assert_allclose(np.load(output), frames, rtol=0, atol=1e-6)
+    assert per_component.transformer.dtype == torch.float64 and per_component.text_encoder.dtype == torch.bfloat16
+
+
+@pytest.mark.parametrize("keywords", [{"low_cpu_mem_usage": False}, {"device_map": "cpu"}, {"use_safetensors": True}],
+                         ids=["low_cpu_mem_usage", "device_map", "use_safetensors"])
+def test_stock_loading_keywords_load_the_saved_weights(saved, keywords):
+    pipe, _, folder = saved
+    loaded = TextVideoPipeline.from_pretrained(folder, **keywords)
+    assert_same_weights(loaded.transformer, pipe.transformer)
+    assert_same_weights(loaded.text_encoder, pipe.text_encoder)
+
+
+@pytest.fixture(scope="module")
+def half_precision_folder(tmp_path_factory):
+    """The tiny pipeline cast to float16 and saved plainly, as the shipped model is."""
+    pipe = build_tiny_pipeline().to(torch.float16)
+    folder = tmp_path_factory.mktemp("half") / "textvid"
+    pipe.save_pretrained(folder)
+    return pipe, folder
+
+
+def test_without_a_dtype_every_model_loads_as_float32_from_half_precision_weights(half_precision_folder):
+    pipe, folder = half_precision_folder
+    loaded = TextVideoPipeline.from_pretrained(folder)
+    assert loaded.transformer.dtype == loaded.text_encoder.dtype == torch.float32
+    assert_same_weights(loaded.transformer, pipe.transformer)
+    # The stock loader reads the text encoder's dtype from its config (see test_model_folder_without_package.py).
+    assert json.loads((folder / "text_encoder" / "config.json").read_text())["dtype"] == "float32"
+
+
+def test_a_variant_saved_with_save_pretrained_loads_back_with_the_same_variant(tmp_path):
+    pipe = build_tiny_pipeline().to(torch.float16)
+    pipe.save_pretrained(tmp_path, variant="fp16")
+    assert sorted(os.listdir(tmp_path / "transformer")) == [
+        "config.json", "diffusion_pytorch_model.fp16.safetensors", "modeling_textvid.py"
+    ]
+    assert "model.fp16.safetensors" in os.listdir(tmp_path / "text_encoder")
+
+    loaded = TextVideoPipeline.from_pretrained(tmp_path, variant="fp16", dtype=torch.float16)
+    assert loaded.transformer.dtype == loaded.text_encoder.dtype == torch.float16
+    assert_same_weights(loaded.transformer, pipe.transformer)
+    assert_same_weights(loaded.text_encoder, pipe.text_encoder)
+    with pytest.raises(ValueError, match="variant=bf16"):
+        TextVideoPipeline.from_pretrained(tmp_path, variant="bf16")
+
+
+def test_a_hub_repo_id_loads_from_the_cache_at_the_revision_asked_for(saved, tmp_path):
+    """A Hub cache laid out by hand: refs/main names the second of two snapshots."""
+    pipe, _, folder = saved
+    other = build_tiny_pipeline()
+    perturb_weights(other.transformer, seed=1)
+    repo = tmp_path / "cache" / "models--user--textvid"
+    first, second = "1" * 40, "2" * 40
+    shutil.copytree(folder, repo / "snapshots" / first)
+    other.save_pretrained(repo / "snapshots" / second)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(second)
+    hub_keywords = {"cache_dir": tmp_path / "cache", "local_files_only": True, "token": "hf_unused"}
+
+    at_main = TextVideoPipeline.from_pretrained("user/textvid", **hub_keywords)
+    at_first = TextVideoPipeline.from_pretrained("user/textvid", revision=first, **hub_keywords)
+    assert_same_weights(at_main.transformer, other.transformer)
+    assert_same_weights(at_first.transformer, pipe.transformer)
+    assert at_main.name_or_path == "user/textvid"
+
+
+def test_save_after_torch_compile_names_the_model_class_not_the_compiled_wrapper(saved, tmp_path):
+    pipe = build_tiny_pipeline()
+    pipe.transformer = torch.compile(pipe.transformer)
+    pipe.save_pretrained(tmp_path)
+    index = json.loads((tmp_path / "model_index.json").read_text())
+    assert index["transformer"] == ["modeling_textvid", "TextVideoDiTModel"]
+    assert [name for name in os.listdir(tmp_path / "transformer") if name.endswith(".py")] == ["modeling_textvid.py"]
+    assert_same_weights(load(tmp_path).transformer, saved[0].transformer)

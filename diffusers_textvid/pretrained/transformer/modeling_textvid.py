@@ -204,6 +204,13 @@ class TextVideoDiTModel(ModelMixin, ConfigMixin):
 
     _supports_gradient_checkpointing = True
 
+    @classmethod
+    def extract_init_dict(cls, config_dict, **kwargs):
+        # A saved pipeline's transformer/config.json has an `auto_map`, which tells `diffusers.AutoModel` the
+        # file of this class; it is no argument of `__init__`, so leave it out rather than warn about it.
+        config_dict = {key: value for key, value in config_dict.items() if key != "auto_map"}
+        return super().extract_init_dict(config_dict, **kwargs)
+
     @register_to_config
     def __init__(
         self,
