@@ -1,35 +1,42 @@
 """Train a TextVideoPipeline on scrolling-text videos rendered on the fly.
 
-Launch with Accelerate (configs in training/configs/):
+Launch with Accelerate (configs in training/configs/, what each was tested on in the README):
 
     accelerate launch training/train_textvid.py --model_preset small --output_dir runs/small \
         --mixed_precision bf16 --max_train_steps 20000 --use_ema
 
-On a CPU machine, several processes need `ACCELERATE_USE_CPU=1 accelerate launch --multi_gpu
---num_processes 2 --num_machines 1 ...` (see the README).
+On a CPU machine, several processes need ACCELERATE_USE_CPU=1: `ACCELERATE_USE_CPU=1 accelerate launch
+--config_file training/configs/cpu_2_processes.yaml ...` (see the README).
 
-Reading order: arguments, checkpoints, randomness, validation, main (setup, loop, save, publish).
+Reading order: arguments, faults (launcher death, the output folder lock, unsupported launchers),
+checkpoints, randomness, the trained module, validation, main (setup, loop, save, publish).
 """
 
 import argparse
+import copy
 import hashlib
 import json
 import logging
 import os
 import re
 import shutil
+import socket
 import sys
+import threading
 import time
+from contextlib import contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 import torch
 from accelerate import Accelerator
 from accelerate.logging import get_logger
-from accelerate.utils import ProjectConfiguration, set_seed
+from accelerate.utils import DistributedType, ProjectConfiguration, broadcast_object_list, set_seed
 from diffusers.optimization import get_scheduler
 from diffusers.training_utils import EMAModel
 from diffusers.utils import export_to_gif
+from safetensors.torch import load_file
 from tqdm.auto import tqdm
 
 from diffusers_textvid import build_pipeline
@@ -40,9 +47,17 @@ from diffusers_textvid.diffusion_loss import LOSS_WEIGHTINGS, diffusion_loss
 from diffusers_textvid.model_card import SUMMARY_FILE, write_model_card
 from diffusers_textvid.presets import PRESETS
 
+try:
+    import fcntl
+except ImportError:  # Windows: the output folder is not locked there (see lock_output_folder)
+    fcntl = None
+
 logger = get_logger(__name__)
 
 CHECKPOINT_PATTERN = re.compile(r"^checkpoint-(\d+)$")
+LOCK_FILE = "train.lock"
+# Set in the environment of every process that `accelerate launch` or `torchrun` starts.
+LAUNCHER_VARIABLES = ("ACCELERATE_MIXED_PRECISION", "TORCHELASTIC_RUN_ID")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -107,6 +122,177 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 # ----------------------------------------------------------------------------------------------
+# Faults: no rank outlives its launcher, one live run owns an output folder, and a launcher setup
+# that Accelerate cannot honour here stops the run instead of silently becoming another one.
+# ----------------------------------------------------------------------------------------------
+
+
+def exit_with_launcher(poll_seconds: float = 1.0):
+    """End this process within `poll_seconds` of the death of the launcher that started it.
+
+    `torchrun` (and `accelerate launch` with several processes) starts each rank in a session of its
+    own, so killing the launcher's process group leaves the ranks training on and writing the output
+    folder. A daemon thread watches the parent pid and ends the process when it changes (a launcher
+    that is pid 1, a container's entry point, takes the whole container with it anyway). Not armed
+    without a launcher: the parent is then a shell, which may exit while a `nohup` run goes on.
+    """
+    if not any(name in os.environ for name in LAUNCHER_VARIABLES):
+        return
+    launcher = os.getppid()
+
+    def watch():
+        while os.getppid() == launcher:
+            time.sleep(poll_seconds)
+        try:
+            print(f"The launcher (pid {launcher}) is gone: process {os.getpid()} exits.", file=sys.stderr, flush=True)
+        finally:  # the launcher held the other end of stderr: printing may fail, exiting must not
+            os._exit(1)
+
+    threading.Thread(target=watch, name="launcher-watch", daemon=True).start()
+
+
+class OutputFolderBusy(Exception):
+    """Another run holds, or may hold, the output folder."""
+
+
+def process_alive(pid: int) -> bool:
+    """Whether `pid` is a live process on this host (a zombie, dead but not yet reaped, is not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, and another user's
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as file:
+            state = file.read().rsplit(")", 1)[1].split()[0]
+    except OSError:  # no /proc (macOS): signal 0 reached it
+        return True
+    return state != "Z"
+
+
+def describe_holder(holder: dict) -> str:
+    return f"pid {holder.get('pid')} on {holder.get('host')}, started {holder.get('started')}"
+
+
+def take_output_lock(output_dir: str) -> tuple[int, dict]:
+    """Lock `output_dir` for this process; return the file descriptor that holds the lock (close it to
+    release) and the record of the dead run whose lock file was taken over (`{}` if none).
+
+    The lock is an `flock` on `output_dir/train.lock`, which the kernel drops when the process dies;
+    the file records the holder (pid, host, start time) for the message a second run prints. A file
+    left by a run that died without removing it is taken over when its pid is dead on this host; one
+    naming another host, or a live pid, is not, since its run cannot be ruled out (a file system may
+    not share locks between hosts). Raises `OutputFolderBusy` naming the run in the way.
+    """
+    path = os.path.join(output_dir, LOCK_FILE)
+    while True:
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = read_lock(descriptor)
+            os.close(descriptor)
+            raise OutputFolderBusy(
+                f"{output_dir} is in use by a live run ({describe_holder(holder)}; lock file {path}). "
+                f"Let it finish or stop it, or choose another --output_dir."
+            ) from None
+        try:
+            if os.path.samestat(os.fstat(descriptor), os.stat(path)):
+                break
+        except FileNotFoundError:
+            pass
+        os.close(descriptor)  # the previous holder removed the file between our open and flock: lock the new one
+    holder = read_lock(descriptor)
+    here = socket.gethostname()
+    if holder:
+        pid = holder.get("pid")
+        if holder.get("host") != here:
+            reason = "it ran on another host, where this process cannot check its pid"
+        elif isinstance(pid, int) and process_alive(pid):
+            reason = "that pid is alive on this host"
+        else:
+            reason = None
+        if reason is not None:
+            os.close(descriptor)
+            raise OutputFolderBusy(
+                f"{path} names a run that may still be alive ({describe_holder(holder)}): {reason}. "
+                f"If that run has ended, delete the file; otherwise choose another --output_dir."
+            )
+    record = {"pid": os.getpid(), "host": here, "started": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    os.ftruncate(descriptor, 0)
+    os.pwrite(descriptor, json.dumps(record).encode(), 0)
+    return descriptor, holder
+
+
+def read_lock(descriptor: int) -> dict:
+    """The holder a lock file records; `{}` when it is empty, `{"pid": None, ...}` when unreadable."""
+    content = os.pread(descriptor, 4096, 0)
+    if not content:
+        return {}
+    try:
+        holder = json.loads(content)
+    except ValueError:
+        holder = None
+    if not isinstance(holder, dict):  # cut short by a run killed while writing it
+        holder = {"pid": None, "host": socket.gethostname(), "started": None}
+    return holder
+
+
+def release_output_lock(output_dir: str, descriptor: int):
+    """Remove the lock file, then drop the lock (in this order: see the check in `take_output_lock`)."""
+    os.remove(os.path.join(output_dir, LOCK_FILE))
+    os.close(descriptor)
+
+
+@contextmanager
+def lock_output_folder(accelerator: Accelerator, output_dir: str):
+    """Hold the lock of `output_dir` inside the block (the main process takes it for the run).
+
+    When another run holds it, every process leaves at once with the same error, before writing anything.
+    """
+    descriptor, dead_run, error = None, {}, None
+    if accelerator.is_main_process:
+        try:
+            os.makedirs(output_dir, exist_ok=True)
+            if fcntl is not None:
+                descriptor, dead_run = take_output_lock(output_dir)
+        except (OutputFolderBusy, OSError) as problem:
+            error = str(problem)
+        if fcntl is None:
+            logger.warning(f"No file locks on {sys.platform}: nothing stops a second run from writing {output_dir}.")
+        if dead_run:
+            logger.warning(f"Took over the lock of {output_dir} from a dead run ({describe_holder(dead_run)}).")
+    if accelerator.num_processes > 1:
+        error = broadcast_object_list([error])[0]
+    if error is not None:
+        raise SystemExit(f"error: {error}")
+    try:
+        yield
+    finally:
+        if descriptor is not None:
+            release_output_lock(output_dir, descriptor)
+
+
+def setup_problem(distributed_type: DistributedType, num_processes: int, environ=os.environ) -> str | None:
+    """Why the setup Accelerate made cannot train this model as the launcher asked, or None if it can."""
+    launched = int(environ.get("WORLD_SIZE", "1"))
+    if launched > num_processes:
+        return (f"the launcher started {launched} processes but Accelerate set up {distributed_type.value} with "
+                f"{num_processes}, so each would train alone. On a machine without GPUs, launch with "
+                f"ACCELERATE_USE_CPU=1 (see the README).")
+    if distributed_type == DistributedType.DEEPSPEED or environ.get("ACCELERATE_USE_DEEPSPEED", "").lower() == "true":
+        return ("DeepSpeed is not supported: it casts the weights to bf16 itself while the loss feeds the DiT "
+                "fp32 videos, and at these model sizes ZeRO saves nothing that matters. Use "
+                "training/configs/gpu_multi.yaml (DDP) or training/configs/fsdp.yaml.")
+    if environ.get("ACCELERATE_USE_FSDP", "").lower() == "true" and distributed_type != DistributedType.FSDP:
+        return (f"the launcher asked for FSDP but Accelerate set up {distributed_type.value}: it shards only on "
+                f"accelerators (GPUs and the like), so on this machine the run would be plain data parallelism. "
+                f"On CPUs use training/configs/cpu_2_processes.yaml with ACCELERATE_USE_CPU=1.")
+    return None
+
+
+# ----------------------------------------------------------------------------------------------
 # Checkpoints: written under a temporary name and renamed when complete, so a crash mid-write
 # never leaves a folder that looks like a checkpoint.
 # ----------------------------------------------------------------------------------------------
@@ -158,6 +344,57 @@ def resolve_resume(args) -> str | None:
     return checkpoints[-1][1] if checkpoints else None
 
 
+def full_tensor(tensor: torch.Tensor) -> torch.Tensor:
+    """`tensor` whole: a DTensor shard (FSDP) is gathered, which every process must do together."""
+    return tensor.full_tensor() if hasattr(tensor, "full_tensor") else tensor
+
+
+def placed_like(full: torch.Tensor, parameter: torch.Tensor) -> torch.Tensor:
+    """`full` on `parameter`'s device, cut into the same shard when `parameter` is a DTensor (FSDP)."""
+    if hasattr(parameter, "device_mesh"):
+        from torch.distributed.tensor import distribute_tensor
+
+        return distribute_tensor(full.to(parameter.device), parameter.device_mesh, parameter.placements)
+    return full.to(parameter.device)
+
+
+class EMACheckpoint:
+    """The EMA as `accelerator.save_state` stores it: the `EMAModel` state, with whole tensors.
+
+    With FSDP the averages are shards like the parameters: saving gathers them (every process runs
+    `save_state`) and loading cuts them again, so the file is the same for every launcher. Loading also
+    puts them on the parameters' device, where Accelerate would leave them on the CPU.
+    """
+
+    def __init__(self, ema: EMAModel, parameters):
+        self.ema, self.parameters = ema, list(parameters)
+
+    def state_dict(self) -> dict:
+        return self.ema.state_dict() | {"shadow_params": [full_tensor(s) for s in self.ema.shadow_params]}
+
+    def load_state_dict(self, state: dict):
+        shadows = [placed_like(saved, p) for saved, p in zip(state["shadow_params"], self.parameters, strict=True)]
+        self.ema.load_state_dict(state | {"shadow_params": shadows})
+
+
+def two_model_checkpoint_loader(accelerator: Accelerator):
+    """A `load_state` pre-hook for checkpoints from before `TrainingModel`, which hold the DiT in
+    model.safetensors and the text encoder in model_1.safetensors: it loads them into the one module.
+    The optimizer and EMA states of those checkpoints list the parameters in the same order."""
+
+    def load(models: list, input_dir: str):
+        if not models or not os.path.isfile(os.path.join(input_dir, "model_1.safetensors")):
+            return
+        model = accelerator.unwrap_model(models[0])
+        for module, file in ((model.transformer, "model.safetensors"), (model.text_encoder, "model_1.safetensors")):
+            state = load_file(os.path.join(input_dir, file))
+            module.load_state_dict({name.removeprefix("module."): value for name, value in state.items()})
+        models.clear()  # loaded: nothing left for Accelerate to load
+        logger.info(f"Loaded the two-model checkpoint {input_dir}")
+
+    return load
+
+
 # ----------------------------------------------------------------------------------------------
 # Randomness and classifier-free guidance dropout (the loss itself is diffusers_textvid.diffusion_loss)
 # ----------------------------------------------------------------------------------------------
@@ -175,22 +412,93 @@ def drop_prompts(prompts: list[str], share: float, generator: torch.Generator) -
     return [p if k else "" for p, k in zip(prompts, keep.tolist())]
 
 
+
 # ----------------------------------------------------------------------------------------------
-# Validation
+# The trained module
+# ----------------------------------------------------------------------------------------------
+
+
+class TrainingModel(torch.nn.Module):
+    """The text encoder and the DiT as one module, whose forward is the training loss.
+
+    `accelerator.prepare` wraps this single module, so DDP and FSDP see one model, and both networks
+    run inside the wrapper's forward (where FSDP gathers the shards it needs). The DiT is registered
+    first: the parameter order, and with it the optimizer and EMA states, is the one of checkpoints
+    written when the two were prepared separately.
+    """
+
+    def __init__(self, pipe, snr_gamma: float | None = None, loss_weighting: str = "min_snr"):
+        super().__init__()
+        self.transformer = pipe.transformer
+        self.text_encoder = pipe.text_encoder
+        self.tokenizer, self.scheduler = pipe.tokenizer, pipe.scheduler
+        self.pipeline_class = type(pipe)
+        self.snr_gamma, self.loss_weighting = snr_gamma, loss_weighting
+
+    def forward(self, prompts: list[str], clean: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """The diffusion loss of the `clean` videos `(B, 1, F, H, W)` of `prompts`: a scalar."""
+        return diffusion_loss(
+            self.transformer, self.text_encoder, self.tokenizer, self.scheduler, prompts, clean, generator,
+            self.snr_gamma, self.loss_weighting,
+        )
+
+    def pipeline(self):
+        """The pipeline of these networks, as it is saved."""
+        return self.pipeline_class(
+            tokenizer=self.tokenizer, text_encoder=self.text_encoder, transformer=self.transformer,
+            scheduler=self.scheduler,
+        )
+
+
+@contextmanager
+def ema_weights(ema: EMAModel | None, parameters: list[torch.nn.Parameter]):
+    """The EMA weights in `parameters` inside the block, the training weights back after it.
+    Works on FSDP shards too, each process swapping its own."""
+    if ema is None:
+        yield
+        return
+    with torch.no_grad():
+        training = [parameter.detach().clone() for parameter in parameters]
+        for parameter, shadow in zip(parameters, ema.shadow_params, strict=True):
+            parameter.copy_(shadow)
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for parameter, saved in zip(parameters, training):
+                parameter.copy_(saved)
+
+
+@torch.no_grad()
+def gather_weights(accelerator: Accelerator, model, ema: EMAModel | None, into: TrainingModel | None):
+    """Load the whole weights of the prepared `model` (its EMA average with `ema`) into `into`, the plain
+    copy the main process validates and saves. Every process must call it: gathering shards is collective."""
+    with ema_weights(ema, list(model.parameters())):
+        state = accelerator.get_state_dict(model)  # with FSDP, whole on the main process only
+        if into is not None:
+            into.load_state_dict(state)
+
+
+def parameter_checksum(parameters) -> str:
+    """A short hash of the whole parameter values: data-parallel processes must agree on it."""
+    digest = hashlib.sha256()
+    for parameter in parameters:
+        digest.update(full_tensor(parameter.detach()).float().cpu().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+# ----------------------------------------------------------------------------------------------
+# Validation: on the main process, with the plain copy that `gather_weights` filled
 # ----------------------------------------------------------------------------------------------
 
 
 @torch.no_grad()
-def validation_loss(accelerator, pipe, prompts: list[str], seed: int, args) -> float:
+def validation_loss(accelerator, model: TrainingModel, prompts: list[str], seed: int) -> float:
     """Mean loss on held-out validation prompts with fixed noise: comparable across steps."""
     clean = torch.stack([video_to_model_space(render_text_video(p)) for p in prompts]).to(accelerator.device)
     generator = torch.Generator().manual_seed(seed)
     with accelerator.autocast():
-        loss = diffusion_loss(
-            pipe.transformer, pipe.text_encoder, pipe.tokenizer, pipe.scheduler, prompts, clean, generator,
-            args.snr_gamma, args.loss_weighting,
-        )
-    return float(loss)
+        return float(model(prompts, clean, generator))
 
 
 @torch.no_grad()
@@ -231,6 +539,7 @@ def build_sampling_pipeline(pipe, scheduler_class):
 
 def main(argv=None):
     args = parse_args(argv)
+    exit_with_launcher()
     logging_dir = os.path.join(args.output_dir, "logs")
     accelerator = Accelerator(
         gradient_accumulation_steps=args.gradient_accumulation_steps,
@@ -239,17 +548,28 @@ def main(argv=None):
         project_config=ProjectConfiguration(project_dir=args.output_dir, logging_dir=logging_dir),
     )
     logging.basicConfig(format="%(asctime)s %(levelname)s %(message)s", level=logging.INFO)
-    if accelerator.device.type == "cpu" and accelerator.mixed_precision == "fp16":
+    precision = accelerator.mixed_precision
+    if accelerator.device.type == "cpu" and precision == "fp16":
         logger.warning(
             "fp16 mixed precision on a CPU: Accelerate does not autocast to fp16 there, so this run is plain fp32. "
-            "Use --mixed_precision bf16 on a CPU.", main_process_only=True,
+            "Use --mixed_precision no, or bf16 on CPUs with AMX or AVX-512-BF16.", main_process_only=True,
         )
+        precision = "no"
     logger.info(
-        f"processes={accelerator.num_processes} device={accelerator.device} mixed_precision={accelerator.mixed_precision}",
+        f"distributed_type={accelerator.distributed_type.value} processes={accelerator.num_processes} "
+        f"mixed_precision={precision} device={accelerator.device} pid={os.getpid()} host={socket.gethostname()}",
         main_process_only=False,
     )
-    set_seed(args.seed)  # the same initial weights on every process
+    problem = setup_problem(accelerator.distributed_type, accelerator.num_processes)
+    if problem is not None:
+        raise SystemExit(f"error: {problem}")
+    with lock_output_folder(accelerator, args.output_dir):
+        train(args, accelerator)
+    accelerator.end_training()
 
+
+def build_training_model(args) -> TrainingModel:
+    """The untrained networks of `--model_preset` (and `--model_config`), in training mode."""
     pipe = build_pipeline(args.model_preset, prediction_type=args.prediction_type)
     if args.model_config:
         from diffusers_textvid import TextVideoDiTModel
@@ -257,32 +577,29 @@ def main(argv=None):
         with open(args.model_config) as file:
             overrides = json.load(file)
         pipe.transformer = TextVideoDiTModel(**{**pipe.transformer.config, **overrides})
-    transformer, text_encoder, tokenizer, noise_scheduler = (
-        pipe.transformer, pipe.text_encoder, pipe.tokenizer, pipe.scheduler,
-    )
     if args.gradient_checkpointing:
-        transformer.enable_gradient_checkpointing()
-    transformer.train()
-    text_encoder.train()
-    trainable = list(transformer.parameters()) + list(text_encoder.parameters())
-    ema = EMAModel(trainable, decay=args.ema_decay) if args.use_ema else None
+        pipe.transformer.enable_gradient_checkpointing()
+    return TrainingModel(pipe, args.snr_gamma, args.loss_weighting).train()
 
-    optimizer = torch.optim.AdamW(trainable, lr=args.learning_rate, weight_decay=args.adam_weight_decay)
+
+def train(args, accelerator: Accelerator):
+    set_seed(args.seed)  # the same initial weights on every process
+    model = build_training_model(args)
+    # The main process validates and saves a plain copy into which the whole weights are gathered:
+    # with FSDP the prepared model only holds shards.
+    plain_copy = copy.deepcopy(model).eval().to(accelerator.device) if accelerator.is_main_process else None
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.learning_rate, weight_decay=args.adam_weight_decay)
     lr_scheduler = get_scheduler(
         args.lr_scheduler, optimizer=optimizer,
         num_warmup_steps=args.lr_warmup_steps * accelerator.num_processes,
         num_training_steps=args.max_train_steps * accelerator.num_processes,
     )
-    transformer, text_encoder, optimizer, lr_scheduler = accelerator.prepare(
-        transformer, text_encoder, optimizer, lr_scheduler
-    )
-    # The bare models inside the prepared wrappers: validation and the final save see the live weights.
-    trained_pipe = type(pipe)(
-        tokenizer=tokenizer, text_encoder=accelerator.unwrap_model(text_encoder),
-        transformer=accelerator.unwrap_model(transformer), scheduler=noise_scheduler,
-    )
+    model, optimizer, lr_scheduler = accelerator.prepare(model, optimizer, lr_scheduler)
+    # Built from the prepared parameters: on their device, and sharded like them under FSDP.
+    ema = EMAModel(model.parameters(), decay=args.ema_decay) if args.use_ema else None
     if ema is not None:
-        accelerator.register_for_checkpointing(ema)
+        accelerator.register_for_checkpointing(EMACheckpoint(ema, model.parameters()))
+    accelerator.register_load_state_pre_hook(two_model_checkpoint_loader(accelerator))
 
     global_step = 0
     resume_path = resolve_resume(args)
@@ -305,7 +622,6 @@ def main(argv=None):
     ))
 
     if accelerator.is_main_process:
-        os.makedirs(args.output_dir, exist_ok=True)
         with open(os.path.join(args.output_dir, "training_args.json"), "w") as file:
             json.dump(vars(args) | {"hub_token": None}, file, indent=2)
         accelerator.init_trackers("textvid", config={k: v for k, v in vars(args).items()
@@ -324,12 +640,9 @@ def main(argv=None):
                 logger.info(f"first batch: {list(prompts)}", main_process_only=False)
             prompts = drop_prompts(list(prompts), args.prompt_dropout, generator)
             clean = clean.to(accelerator.device)
-            with accelerator.accumulate(transformer, text_encoder):
+            with accelerator.accumulate(model):
                 with accelerator.autocast():
-                    loss = diffusion_loss(
-                        transformer, text_encoder, tokenizer, noise_scheduler, prompts, clean, generator,
-                        args.snr_gamma, args.loss_weighting,
-                    )
+                    loss = model(prompts, clean, generator)
                 losses = accelerator.gather(loss.detach()[None])
                 if not torch.isfinite(losses).all():
                     # checkpoint-{global_step} holds the weights that gave this loss: the good one is older.
@@ -341,12 +654,12 @@ def main(argv=None):
                     raise SystemExit(f"error: {message}")
                 accelerator.backward(loss)
                 if accelerator.sync_gradients:
-                    accelerator.clip_grad_norm_(trainable, args.max_grad_norm)
+                    accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm)
                 optimizer.step()
                 lr_scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
         if ema is not None:
-            ema.step(trainable)
+            ema.step(model.parameters())
         global_step += 1
         progress.update(1)
         window_samples += samples_per_step * accelerator.num_processes
@@ -360,47 +673,24 @@ def main(argv=None):
             window_start, window_samples = time.perf_counter(), 0
         if global_step % args.checkpointing_steps == 0 or global_step == args.max_train_steps:
             save_checkpoint(accelerator, args, global_step)
-        if accelerator.is_main_process and (
-            global_step % args.validation_steps == 0 or global_step == args.max_train_steps
-        ):
-            with ema_weights(ema, trainable):
-                trained_pipe.transformer.eval()
-                trained_pipe.text_encoder.eval()
-                val_loss = validation_loss(accelerator, trained_pipe, loss_prompts, args.seed, args)
-                render_validation_videos(accelerator, trained_pipe, args, global_step)
-                trained_pipe.transformer.train()
-                trained_pipe.text_encoder.train()
-            accelerator.log({"validation_loss": val_loss}, step=global_step)
-            logger.info(f"step {global_step}: validation loss {val_loss:.5f}")
+        if global_step % args.validation_steps == 0 or global_step == args.max_train_steps:
+            gather_weights(accelerator, model, ema, into=plain_copy)
+            if accelerator.is_main_process:
+                val_loss = validation_loss(accelerator, plain_copy, loss_prompts, args.seed)
+                render_validation_videos(accelerator, plain_copy.pipeline(), args, global_step)
+                accelerator.log({"validation_loss": val_loss}, step=global_step)
+                logger.info(f"step {global_step}: validation loss {val_loss:.5f}")
+            accelerator.wait_for_everyone()
 
     accelerator.wait_for_everyone()
     # Data-parallel processes must end with the same weights: compare this line across ranks.
-    checksum = hashlib.sha256(b"".join(p.detach().float().cpu().numpy().tobytes() for p in trainable)).hexdigest()[:16]
-    logger.info(f"parameter checksum {checksum}", main_process_only=False)
+    logger.info(f"parameter checksum {parameter_checksum(model.parameters())}", main_process_only=False)
+    gather_weights(accelerator, model, ema, into=plain_copy)
     if accelerator.is_main_process:
-        if ema is not None:
-            ema.copy_to(trainable)
-        trained_pipe.save_pretrained(args.output_dir)
+        plain_copy.pipeline().save_pretrained(args.output_dir)
         write_training_summary(args, global_step, accelerator.num_processes)
         if args.push_to_hub:
             publish(args)
-    accelerator.end_training()
-
-
-class ema_weights:
-    """Context manager: the EMA weights in the models inside, the training weights restored after."""
-
-    def __init__(self, ema: EMAModel | None, parameters: list[torch.nn.Parameter]):
-        self.ema, self.parameters = ema, parameters
-
-    def __enter__(self):
-        if self.ema is not None:
-            self.ema.store(self.parameters)
-            self.ema.copy_to(self.parameters)
-
-    def __exit__(self, *exc):
-        if self.ema is not None:
-            self.ema.restore(self.parameters)
 
 
 def write_training_summary(args, global_step: int, num_processes: int):
@@ -429,7 +719,7 @@ def publish(args):
     repo_id = create_repo(args.hub_model_id or Path(args.output_dir).name, exist_ok=True, token=args.hub_token).repo_id
     upload_folder(
         repo_id=repo_id, folder_path=args.output_dir, commit_message="Upload diffusers-textvid pipeline",
-        ignore_patterns=["checkpoint-*", "checkpoint-*/**", "logs/**", "validation/**", "*.partial/**"],
+        ignore_patterns=["checkpoint-*", "checkpoint-*/**", "logs/**", "validation/**", "*.partial/**", LOCK_FILE],
         token=args.hub_token,
     )
     logger.info(f"Pushed to {repo_id}")

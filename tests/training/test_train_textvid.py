@@ -1,18 +1,15 @@
-"""training/train_textvid.py, run as users run it: `accelerate launch` in a subprocess, on the CPU.
-
-Every run uses the `tiny` preset, batches of at most 4 and a few steps; runs that several tests read
-are module-scoped fixtures, so the file launches nine short trainings in all.
+"""training/train_textvid.py end to end: what a run writes, two processes, resuming, a diverging run,
+publishing. Runs that several tests read are session fixtures (conftest.py); the launcher configs
+and the fault handling have files of their own.
 """
 
 import ast
-import importlib.util
 import json
 import os
 import re
+import shutil
 import signal
-import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -20,23 +17,28 @@ import pytest
 import torch
 from diffusers import DiffusionPipeline
 from fake_hub_server import FakeHub
+from launching import (
+    EMA_RUN,
+    REPO_ROOT,
+    TEXT_ENCODER_WEIGHTS,
+    TRANSFORMER_WEIGHTS,
+    VALIDATION_PROMPTS,
+    assert_same_weights,
+    launch_command,
+    rank_lines,
+    run_settings,
+    script_arguments,
+    train,
+    train_together,
+    training_env,
+)
 from PIL import Image
 from safetensors.torch import load as load_safetensors_bytes
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 
 from diffusers_textvid import TextVideoDiTModel
 from diffusers_textvid.data.dataset import ScrollingTextDataset
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = REPO_ROOT / "training" / "train_textvid.py"
-ACCELERATE = Path(sys.executable).with_name("accelerate")
-TRANSFORMER_WEIGHTS = Path("transformer") / "diffusion_pytorch_model.safetensors"
-TEXT_ENCODER_WEIGHTS = Path("text_encoder") / "model.safetensors"
-VALIDATION_PROMPTS = ["HELLO", "AB12", "AS", "Z9"]  # the script's default --validation_prompts
-
-# The run of the task description: EMA, two checkpoints, validation at the last step.
-EMA_RUN = ["--max_train_steps", "6", "--train_batch_size", "4", "--checkpointing_steps", "3",
-           "--validation_steps", "6", "--validation_inference_steps", "2", "--use_ema"]
 # Validation at step 4 takes about a second: the window in which the resume test kills the run.
 RESUMABLE_RUN = ["--max_train_steps", "8", "--train_batch_size", "2", "--checkpointing_steps", "2",
                  "--validation_steps", "4", "--validation_inference_steps", "25", "--use_ema"]
@@ -46,96 +48,25 @@ DIVERGING_RUN = ["--max_train_steps", "4", "--train_batch_size", "2", "--checkpo
 SHORT_RUN = ["--max_train_steps", "1", "--train_batch_size", "2", "--validation_inference_steps", "2"]
 
 
-# ----------------------------------------------------------------------------------------------
-# Launching
-# ----------------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def script_arguments(output_dir: Path, *arguments: str) -> list[str]:
-    return ["--model_preset", "tiny", "--output_dir", str(output_dir), "--report_to", "none", *arguments]
-
-
-def launch_command(output_dir: Path, *arguments: str, processes: int = 1) -> list[str]:
-    """`accelerate launch ... train_textvid.py ...`, with every launcher setting given."""
-    launcher = [str(ACCELERATE), "launch", "--num_processes", str(processes), "--num_machines", "1",
-                "--mixed_precision", "no", "--dynamo_backend", "no"]
-    if processes > 1:
-        launcher += ["--multi_gpu", "--main_process_port", str(free_port())]
-    return launcher + [str(SCRIPT), *script_arguments(output_dir, *arguments)]
-
-
-def training_env(**changes: str | None) -> dict[str, str]:
-    """The environment of a CPU run that reaches no network; a `None` value removes the variable."""
-    env = {**os.environ, "ACCELERATE_USE_CPU": "1", "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1"}
-    env.update(changes)
-    return {name: value for name, value in env.items() if value is not None}
-
-
-def train(output_dir: Path, *arguments: str, processes: int = 1, env=None, expect_success: bool = True):
-    """Run one training to its end; return the `CompletedProcess` with stdout and stderr together."""
-    result = subprocess.run(
-        launch_command(output_dir, *arguments, processes=processes), cwd=REPO_ROOT, env=env or training_env(),
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300,
-    )
-    if expect_success:
-        assert result.returncode == 0, result.stdout[-5000:]
-    return result
-
-
-def load_training_script():
-    """train_textvid.py imported as a module (it is a script, not part of the package)."""
-    spec = importlib.util.spec_from_file_location("train_textvid", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def rank_lines(log: str, message: str) -> dict[int, str]:
-    """`{rank: rest of line}` for the lines `[RANK r] {message}...` of an Accelerate log."""
-    return {int(rank): rest for rank, rest in re.findall(rf"\[RANK (\d+)\] {re.escape(message)}(.*)", log)}
-
-
-def assert_same_weights(first: dict[str, torch.Tensor], second: dict[str, torch.Tensor]):
-    assert first.keys() == second.keys()
-    for name in first:
-        assert torch.equal(first[name], second[name]), name
-
-
-# ----------------------------------------------------------------------------------------------
-# Shared runs
-# ----------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """A run whose loss turns infinite, and the resumable run never stopped, launched together."""
+    diverged, uninterrupted = tmp_path_factory.mktemp("diverged_run"), tmp_path_factory.mktemp("uninterrupted_run")
+    results = train_together((diverged, DIVERGING_RUN, {}), (uninterrupted, RESUMABLE_RUN, {}), expect_success=False)
+    assert results[1].returncode == 0, results[1].stdout[-5000:]
+    return {"diverged_run": (diverged, results[0]), "uninterrupted_run": uninterrupted}
 
 
 @pytest.fixture(scope="module")
-def ema_run(tmp_path_factory):
-    """One process, the EMA run: `(output_dir, log)`."""
-    output_dir = tmp_path_factory.mktemp("ema_run")
-    return output_dir, train(output_dir, *EMA_RUN).stdout
+def diverged_run(runs):
+    """The run whose loss turns infinite: `(output_dir, completed process)`."""
+    return runs["diverged_run"]
 
 
 @pytest.fixture(scope="module")
-def two_process_run(tmp_path_factory):
-    """The EMA run again on two processes: `(output_dir, log)`."""
-    output_dir = tmp_path_factory.mktemp("two_process_run")
-    return output_dir, train(output_dir, *EMA_RUN, processes=2).stdout
-
-
-@pytest.fixture(scope="module")
-def diverged_run(tmp_path_factory):
-    """A run whose loss turns infinite: `(output_dir, completed process)`."""
-    output_dir = tmp_path_factory.mktemp("diverged_run")
-    return output_dir, train(output_dir, *DIVERGING_RUN, expect_success=False)
-
-
-@pytest.fixture(scope="module")
-def train_textvid():
-    return load_training_script()
+def uninterrupted_run(runs):
+    """The resumable run, never stopped: the weights that resumed runs must reach."""
+    return runs["uninterrupted_run"]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -143,6 +74,7 @@ def train_textvid():
 # ----------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_trained_folder_loads_with_diffusers_and_samples_videos(ema_run):
     output_dir, _ = ema_run
     pipe = DiffusionPipeline.from_pretrained(output_dir, trust_remote_code=True)
@@ -155,6 +87,7 @@ def test_trained_folder_loads_with_diffusers_and_samples_videos(ema_run):
     assert frames.min() >= 0 and frames.max() <= 1  # finite, in the output range
 
 
+@pytest.mark.slow
 def test_run_writes_complete_checkpoints_at_the_checkpointing_steps_and_the_end(ema_run):
     output_dir, _ = ema_run
     checkpoints = sorted(path.name for path in output_dir.iterdir() if path.name.startswith("checkpoint-"))
@@ -166,6 +99,7 @@ def test_run_writes_complete_checkpoints_at_the_checkpointing_steps_and_the_end(
         assert (folder / "model.safetensors").is_file() and (folder / "optimizer.bin").is_file()
 
 
+@pytest.mark.slow
 def test_model_card_names_the_step_count_and_the_training_command(ema_run):
     output_dir, _ = ema_run
     card = (output_dir / "README.md").read_text()
@@ -175,6 +109,7 @@ def test_model_card_names_the_step_count_and_the_training_command(ema_run):
     assert "library_name: diffusers" in card
 
 
+@pytest.mark.slow
 def test_validation_writes_a_16_frame_gif_per_prompt_including_the_held_out_as(ema_run):
     output_dir, _ = ema_run
     folder = output_dir / "validation" / "step-6"
@@ -184,18 +119,19 @@ def test_validation_writes_a_16_frame_gif_per_prompt_including_the_held_out_as(e
         assert gif.n_frames == 16 and gif.size == (32, 32)
 
 
+@pytest.mark.slow
 def test_saved_pipeline_holds_the_ema_weights_not_the_training_weights(ema_run):
     output_dir, _ = ema_run
     checkpoint = output_dir / "checkpoint-6"  # the same step as the saved pipeline
-    ema_state = torch.load(checkpoint / "custom_checkpoint_0.pkl", weights_only=True)
-    training_weights = load_file(checkpoint / "model.safetensors")  # the transformer, as Accelerate saves it
+    shadows = torch.load(checkpoint / "custom_checkpoint_0.pkl", weights_only=True)["shadow_params"]
+    training_weights = load_file(checkpoint / "model.safetensors")  # the prepared module: DiT and text encoder
     saved = load_file(output_dir / TRANSFORMER_WEIGHTS)
-    # EMAModel keeps one shadow tensor per trainable parameter: the transformer's first.
+    # EMAModel keeps one shadow tensor per parameter, in parameter order: the DiT's first.
     names = [name for name, _ in TextVideoDiTModel.from_pretrained(output_dir / "transformer").named_parameters()]
 
-    for name, shadow in zip(names, ema_state["shadow_params"]):
+    for name, shadow in zip(names, shadows):
         assert torch.equal(saved[name], shadow), name
-    assert any(not torch.equal(saved[name], training_weights[name]) for name in names)
+    assert any(not torch.equal(saved[name], training_weights[f"transformer.{name}"]) for name in names)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -212,17 +148,19 @@ def test_dataset_streams_of_two_processes_with_one_seed_differ():
     assert first_prompts(1) == first_prompts(1)  # yet each is reproducible
 
 
+@pytest.mark.slow
 def test_two_process_launch_is_one_job_whose_ranks_read_their_own_streams(two_process_run):
     _, log = two_process_run
     first_batches = {rank: ast.literal_eval(rest) for rank, rest in rank_lines(log, "first batch: ").items()}
 
-    assert rank_lines(log, "processes=2 ").keys() == {0, 1}
+    assert run_settings(log).keys() == {0, 1}
     assert first_batches.keys() == {0, 1}
     assert first_batches[0] != first_batches[1]
     for rank, prompts in first_batches.items():  # each rank read the stream of its process index
         assert prompts == [ScrollingTextDataset(seed=0, process_index=rank).prompt_at(i) for i in range(4)]
 
 
+@pytest.mark.slow
 def test_two_process_ranks_end_with_identical_weights_unlike_one_process(two_process_run, ema_run):
     output_dir, log = two_process_run
     checksums = rank_lines(log, "parameter checksum ")
@@ -268,17 +206,16 @@ def test_resume_starts_fresh_without_checkpoints_and_refuses_an_unfinished_one(t
         train_textvid.resolve_resume(named)
 
 
-def test_run_killed_after_a_checkpoint_resumes_to_the_weights_of_an_uninterrupted_run(tmp_path):
-    uninterrupted, interrupted = tmp_path / "uninterrupted", tmp_path / "interrupted"
-    train(uninterrupted, *RESUMABLE_RUN)
-
+@pytest.mark.slow
+def test_run_killed_after_a_checkpoint_resumes_to_the_weights_of_an_uninterrupted_run(tmp_path, uninterrupted_run):
+    interrupted = tmp_path / "interrupted"
     with open(tmp_path / "killed.log", "w") as log:
         process = subprocess.Popen(
             launch_command(interrupted, *RESUMABLE_RUN), cwd=REPO_ROOT, env=training_env(),
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         try:
-            deadline = time.monotonic() + 240
+            deadline = time.monotonic() + 600
             while not (interrupted / "checkpoint-4" / "training_state.json").exists():
                 assert process.poll() is None, (tmp_path / "killed.log").read_text()[-5000:]
                 assert time.monotonic() < deadline, "checkpoint-4 never appeared"
@@ -287,12 +224,35 @@ def test_run_killed_after_a_checkpoint_resumes_to_the_weights_of_an_uninterrupte
             os.killpg(process.pid, signal.SIGKILL)  # the launcher and the training process
             process.wait()
     assert not (interrupted / "checkpoint-8").exists() and not (interrupted / "model_index.json").exists()
+    killed_pid = run_settings((tmp_path / "killed.log").read_text())[0]["pid"]
 
     resumed = train(interrupted, *RESUMABLE_RUN, "--resume_from_checkpoint", "latest").stdout
 
     assert re.search(r"Resumed from \S*checkpoint-[46] at step [46]", resumed)
+    # SIGKILL left the lock file behind; its pid is dead, so the new run took it over and said so.
+    assert re.search(rf"WARNING .*Took over the lock of \S+ from a dead run \(pid {killed_pid} on ", resumed)
+    assert not (interrupted / "train.lock").exists()  # removed at the end
     for weights in (TRANSFORMER_WEIGHTS, TEXT_ENCODER_WEIGHTS):  # EMA weights: the EMA state resumed too
-        assert_same_weights(load_file(interrupted / weights), load_file(uninterrupted / weights))
+        assert_same_weights(load_file(interrupted / weights), load_file(uninterrupted_run / weights))
+
+
+@pytest.mark.slow
+def test_checkpoint_of_the_two_model_layout_resumes_to_the_weights_of_an_uninterrupted_run(tmp_path, uninterrupted_run):
+    # Before the text encoder and the DiT were one prepared module, Accelerate saved them apart:
+    # the DiT in model.safetensors, the text encoder in model_1.safetensors, each without a prefix.
+    old = tmp_path / "old_layout"
+    shutil.copytree(uninterrupted_run / "checkpoint-4", old / "checkpoint-4")
+    weights = load_file(old / "checkpoint-4" / "model.safetensors")
+    for file, prefix in (("model.safetensors", "transformer."), ("model_1.safetensors", "text_encoder.")):
+        save_file({name.removeprefix(prefix): value for name, value in weights.items() if name.startswith(prefix)},
+                  old / "checkpoint-4" / file)
+
+    resumed = train(old, *RESUMABLE_RUN, "--resume_from_checkpoint", "latest").stdout
+
+    assert "Loaded the two-model checkpoint" in resumed
+    assert re.search(r"Resumed from \S*checkpoint-4 at step 4", resumed)
+    for weights in (TRANSFORMER_WEIGHTS, TEXT_ENCODER_WEIGHTS):
+        assert_same_weights(load_file(old / weights), load_file(uninterrupted_run / weights))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -303,6 +263,7 @@ FAILURE = re.compile(r"Loss is \[(?P<losses>[^\]]*)\] at step (?P<step>\d+): sto
                      r"Last good checkpoint: (?P<checkpoint>\S+?)\. ")
 
 
+@pytest.mark.slow
 def test_non_finite_loss_stops_the_run_and_names_the_last_good_checkpoint(diverged_run, train_textvid):
     output_dir, result = diverged_run
     failure = FAILURE.search(result.stdout)
@@ -318,6 +279,7 @@ def test_non_finite_loss_stops_the_run_and_names_the_last_good_checkpoint(diverg
     assert not (output_dir / "model_index.json").exists()  # no pipeline saved from diverged weights
 
 
+@pytest.mark.slow
 def test_resuming_from_the_last_good_checkpoint_repeats_the_failing_step(diverged_run):
     output_dir, first = diverged_run
     good = FAILURE.search(first.stdout)["checkpoint"]
@@ -335,6 +297,7 @@ def test_resuming_from_the_last_good_checkpoint_repeats_the_failing_step(diverge
 # ----------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_push_to_hub_uploads_the_pipeline_folder_without_checkpoints_or_the_token(tmp_path):
     output_dir = tmp_path / "run"
     with FakeHub() as hub:
@@ -351,7 +314,7 @@ def test_push_to_hub_uploads_the_pipeline_folder_without_checkpoints_or_the_toke
     assert {"model_index.json", "pipeline_textvid.py", "README.md", "transformer/modeling_textvid.py",
             str(TRANSFORMER_WEIGHTS), str(TEXT_ENCODER_WEIGHTS)} <= uploaded.keys()
     assert (output_dir / "checkpoint-1").is_dir()
-    assert not [path for path in uploaded if path.startswith(("checkpoint-", "logs/", "validation/"))]
+    assert not [path for path in uploaded if path.startswith(("checkpoint-", "logs/", "validation/", "train.lock"))]
     for path, content in uploaded.items():
         assert content == (output_dir / path).read_bytes(), path
         assert b"hf_fake" not in content, path  # the model card's training command hides the token
@@ -359,10 +322,12 @@ def test_push_to_hub_uploads_the_pipeline_folder_without_checkpoints_or_the_toke
                         load_file(output_dir / TRANSFORMER_WEIGHTS))
 
 
+@pytest.mark.slow
 def test_fp16_on_a_cpu_warns_that_the_run_stays_in_fp32(tmp_path, ema_run):
     log = train(tmp_path, *SHORT_RUN, "--mixed_precision", "fp16").stdout
 
     warnings = [line for line in log.splitlines() if " WARNING " in line and "fp16" in line]
     assert len(warnings) == 1
     assert "fp16 mixed precision on a CPU" in warnings[0] and "plain fp32" in warnings[0]
+    assert run_settings(log)[0]["mixed_precision"] == "no"  # the start-of-run line states what runs
     assert "fp16 mixed precision on a CPU" not in ema_run[1]  # no warning where none is due
