@@ -1,8 +1,8 @@
 """TextVideoDiTModel: a diffusion transformer for short videos, conditioned on text.
 
 Reading order: patchify helpers, the timestep/text conditioning, one transformer block, the output
-layer, the noise schedule (for the clean-video parametrization), the model. Shapes use B batch, C channels, F frames, H/W height/width, N video tokens,
-L text tokens, D model width.
+layer, the noise schedule (for the clean-video parametrization), the model. Shapes use B batch,
+C channels, F frames, H/W height/width, N video tokens, L text tokens, D model width.
 
 This file imports only torch and diffusers: `save_pretrained` of the pipeline copies it next to
 the weights so the model folder loads without the `diffusers_textvid` package installed.
@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from diffusers.configuration_utils import ConfigMixin, register_to_config
+from diffusers.schedulers import DDPMScheduler
 from diffusers.models.embeddings import TimestepEmbedding, Timesteps
 from diffusers.models.modeling_utils import ModelMixin
 from diffusers.utils import BaseOutput
@@ -130,14 +131,12 @@ PREDICTION_TYPES = ("epsilon", "v_prediction", "sample")
 
 
 def training_alphas_cumprod(num_train_timesteps: int, beta_start: float, beta_end: float, beta_schedule: str):
-    """`(T,)` float64 cumulative products of (1 - beta), as the stock DDPM/DDIM schedulers compute them."""
-    if beta_schedule == "linear":
-        betas = torch.linspace(beta_start, beta_end, num_train_timesteps, dtype=torch.float64)
-    elif beta_schedule == "scaled_linear":
-        betas = torch.linspace(beta_start**0.5, beta_end**0.5, num_train_timesteps, dtype=torch.float64) ** 2
-    else:
-        raise ValueError(f"beta_schedule {beta_schedule!r} is not supported; use 'linear' or 'scaled_linear'.")
-    return torch.cumprod(1.0 - betas, dim=0)
+    """`(T,)` float64 cumulative products of (1 - beta), taken from the stock `DDPMScheduler` itself."""
+    try:
+        scheduler = DDPMScheduler(num_train_timesteps, beta_start, beta_end, beta_schedule)
+    except NotImplementedError as error:
+        raise ValueError(f"beta_schedule {beta_schedule!r} is not supported by DDPMScheduler: {error}") from None
+    return scheduler.alphas_cumprod.double()
 
 
 def signal_and_noise_scales(alphas_cumprod: torch.Tensor, timestep: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
