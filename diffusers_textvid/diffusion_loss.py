@@ -3,7 +3,12 @@
 Weights are defined on the error of the clean-video estimate x_0 and then expressed for the
 target the scheduler names: an error e in x_0 is an error e * sqrt(SNR) in epsilon and
 e * sqrt(SNR + 1) in velocity, so their squared errors are the x_0 one times SNR and SNR + 1.
+
+`OwnEstimateInputs` trains on the inputs a sampler really hands the model: x_t made from the
+model's own earlier estimate rather than from the true video, still asking for the true video.
 """
+
+from dataclasses import dataclass
 
 import torch
 from diffusers.training_utils import compute_snr
@@ -49,21 +54,106 @@ def loss_weights(
     return weights
 
 
+def prediction_to_clean_video(scheduler, prediction: torch.Tensor, noisy: torch.Tensor, timesteps: torch.Tensor):
+    """The clean-video estimate `(B, C, F, H, W)` in a model output of the scheduler's prediction type,
+    clipped to [-1, 1] as the samplers clip it."""
+    alphas_cumprod = scheduler.alphas_cumprod.to(noisy.device)[timesteps].float()[:, None, None, None, None]
+    signal, noise_scale = alphas_cumprod.sqrt(), (1 - alphas_cumprod).sqrt()
+    prediction_type = scheduler.config.prediction_type
+    if prediction_type == "epsilon":
+        clean = (noisy - noise_scale * prediction) / signal
+    elif prediction_type == "v_prediction":
+        clean = signal * noisy - noise_scale * prediction
+    elif prediction_type == "sample":
+        clean = prediction
+    else:
+        raise ValueError(f"Unknown prediction_type {prediction_type!r}.")
+    return clean.clamp(-1, 1)
+
+
+@dataclass(frozen=True)
+class OwnEstimateInputs:
+    """Noise the model's own estimate, not the true video, for a share of each batch.
+
+    A sampler hands the model x_t built from the model's estimate at the previous, noisier step. Where
+    that estimate is a little blurred, a model trained only on true videos can blur it further, and a
+    deterministic sampler keeps what it is given: long DDIM runs lose several dB at the middle noise
+    levels. For `share` of the batch, t is drawn from [`band[0]`, `band[1]`), the model estimates the
+    video (without gradients) from the true video noised `lookahead` steps earlier, and x_t is made
+    from that estimate; the target is still the true video.
+    """
+
+    share: float = 0.5
+    band: tuple[int, int] = (100, 300)
+    lookahead: tuple[int, int] = (20, 200)
+
+    def __post_init__(self):
+        if not 0.0 <= self.share <= 1.0:
+            raise ValueError(f"OwnEstimateInputs share must be in [0, 1], got {self.share}.")
+        if not 0 <= self.band[0] < self.band[1]:
+            raise ValueError(f"OwnEstimateInputs band must be [low, high) with 0 <= low < high, got {self.band}.")
+        if not 1 <= self.lookahead[0] <= self.lookahead[1]:
+            raise ValueError(f"OwnEstimateInputs lookahead must be 1 <= low <= high, got {self.lookahead}.")
+
+
+def own_estimate_sources(
+    transformer, scheduler, clean: torch.Tensor, timesteps: torch.Tensor, text: torch.Tensor, text_mask: torch.Tensor,
+    generator: torch.Generator, inputs: OwnEstimateInputs,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """`(sources (B, C, F, H, W), timesteps (B,))`: the videos to noise into x_t and the timesteps to use.
+
+    Rows not chosen keep `clean` and their timestep; chosen rows get a timestep in the band and the
+    model's estimate from `lookahead` steps earlier. Draws nothing from `generator` when `share` is 0,
+    and the same amount for any choice of rows otherwise.
+    """
+    if inputs.share == 0.0:
+        return clean, timesteps
+    batch, last = clean.shape[0], scheduler.config.num_train_timesteps - 1
+    chosen = (torch.rand(batch, generator=generator) < inputs.share).to(clean.device)
+    band_steps = torch.randint(inputs.band[0], min(inputs.band[1], last + 1), (batch,), generator=generator)
+    timesteps = torch.where(chosen, band_steps.to(clean.device), timesteps)
+    ahead = torch.randint(inputs.lookahead[0], inputs.lookahead[1] + 1, (batch,), generator=generator)
+    earlier = (timesteps + ahead.to(clean.device)).clamp(max=last)
+    earlier_noise = torch.randn(clean.shape, generator=generator).to(clean.device)
+    rows = chosen.nonzero().squeeze(1)  # only the chosen rows pay for the extra model call
+    if len(rows) == 0:
+        return clean, timesteps
+    with torch.no_grad():
+        earlier_noisy = scheduler.add_noise(clean[rows], earlier_noise[rows], earlier[rows])
+        output = transformer(earlier_noisy, earlier[rows], text[rows].detach(), text_mask[rows]).sample
+        estimate = prediction_to_clean_video(scheduler, output.float(), earlier_noisy.float(), earlier[rows])
+    sources = clean.clone()
+    sources[rows] = estimate.to(clean.dtype)
+    return sources, timesteps
+
+
 def diffusion_loss(
     transformer, text_encoder, tokenizer, scheduler, prompts: list[str], clean: torch.Tensor,
     generator: torch.Generator, snr_gamma: float | None = None, weighting: str = "min_snr",
+    own_estimate_inputs: OwnEstimateInputs | None = None,
 ) -> torch.Tensor:
     """Noise `clean` `(B, 1, F, H, W)` at random timesteps and return the weighted MSE to the target.
 
+    With `own_estimate_inputs`, part of the batch is noised from the model's own estimate (see
+    `OwnEstimateInputs`); the target always leads back to `clean`.
     All randomness comes from `generator` (a CPU generator), so a step is a pure function of its inputs.
     """
     batch = clean.shape[0]
     noise = torch.randn(clean.shape, generator=generator).to(clean.device)
     timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (batch,), generator=generator).to(clean.device)
-    noisy = scheduler.add_noise(clean, noise, timesteps)
     tokens = tokenizer(prompts, padding="max_length", max_length=tokenizer.model_max_length, return_tensors="pt")
     tokens = tokens.to(clean.device)
     text = text_encoder(input_ids=tokens.input_ids, attention_mask=tokens.attention_mask).last_hidden_state
+    sources = clean
+    if own_estimate_inputs is not None:
+        sources, timesteps = own_estimate_sources(
+            transformer, scheduler, clean, timesteps, text, tokens.attention_mask, generator, own_estimate_inputs
+        )
+    noisy = scheduler.add_noise(sources, noise, timesteps)
+    if sources is not clean:
+        # The noise that makes x_t out of the true video: the target then asks for the true video.
+        alphas_cumprod = scheduler.alphas_cumprod.to(clean.device)[timesteps][:, None, None, None, None]
+        noise = (noisy - alphas_cumprod.sqrt() * clean) / (1 - alphas_cumprod).sqrt()
     prediction = transformer(noisy, timesteps, text, tokens.attention_mask).sample
     target = training_target(scheduler, clean, noise, timesteps)
     per_sample = torch.mean((prediction.float() - target.float()) ** 2, dim=(1, 2, 3, 4))  # (B,)

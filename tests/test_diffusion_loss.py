@@ -4,7 +4,9 @@ import pytest
 import torch
 
 from diffusers_textvid import build_scheduler
-from diffusers_textvid.diffusion_loss import LOSS_WEIGHTINGS, diffusion_loss, loss_weights, training_target
+from diffusers_textvid.diffusion_loss import (
+    LOSS_WEIGHTINGS, OwnEstimateInputs, diffusion_loss, loss_weights, training_target,
+)
 
 TIMESTEPS = torch.tensor([0, 10, 250, 500, 999])
 
@@ -83,3 +85,82 @@ def test_a_perfect_prediction_has_zero_loss_and_a_blank_one_does_not(tiny_pipeli
     blank = diffusion_loss(PerfectModel(scheduler, torch.zeros_like(clean)), *args, torch.Generator().manual_seed(1))
     assert perfect.item() < 1e-6
     assert blank.item() > 1e-2
+
+
+class PerfectWhenTrainedModel(PerfectModel):
+    """Perfect on the gradient pass; without gradients (the own-estimate pass) it estimates a blank
+    video. Records the timesteps and inputs of every call."""
+
+    def __init__(self, scheduler, clean: torch.Tensor):
+        super().__init__(scheduler, clean)
+        self.calls = []
+
+    def forward(self, noisy, timesteps, text, mask):
+        self.calls.append((torch.is_grad_enabled(), timesteps.clone(), noisy.clone()))
+        if torch.is_grad_enabled():
+            return super().forward(noisy, timesteps, text, mask)
+        blank = PerfectModel(self.scheduler, torch.full_like(noisy, -1.0))
+        return blank.forward(noisy, timesteps, text, mask)
+
+
+def own_estimate_case(tiny_pipeline, prediction_type: str, inputs: OwnEstimateInputs, seed: int = 1):
+    scheduler = build_scheduler(prediction_type)
+    clean = torch.rand(8, 1, 16, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    model = PerfectWhenTrainedModel(scheduler, clean)
+    loss = diffusion_loss(model, tiny_pipeline.text_encoder, tiny_pipeline.tokenizer, scheduler, ["AB"] * 8, clean,
+                          torch.Generator().manual_seed(seed), 5.0, own_estimate_inputs=inputs)
+    return scheduler, clean, model, loss
+
+
+@pytest.mark.parametrize("prediction_type", ["epsilon", "v_prediction", "sample"])
+def test_own_estimate_inputs_still_ask_for_the_true_video(tiny_pipeline, prediction_type):
+    scheduler, clean, model, loss = own_estimate_case(tiny_pipeline, prediction_type, OwnEstimateInputs(share=1.0))
+    assert loss.item() < 1e-6  # the gradient pass, perfect for the true video, has nothing to learn
+    (_, _, earlier_input), (_, timesteps, trained_input) = model.calls
+    blank = torch.full_like(clean, -1.0)
+    signal = scheduler.alphas_cumprod[timesteps].sqrt()[:, None, None, None, None]
+    # x_t was made from the (blank) own estimate: it sits nearer the noised blank than the noised truth
+    noise_scale = (1 - signal**2).sqrt()
+    noise_if_blank = (trained_input - signal * blank) / noise_scale
+    noise_if_true = (trained_input - signal * clean) / noise_scale
+    assert noise_if_blank.std() < 1.1 < noise_if_true.std()
+
+
+def test_own_estimate_rows_take_timesteps_from_the_band_and_estimate_from_earlier_steps(tiny_pipeline):
+    inputs = OwnEstimateInputs(share=1.0, band=(100, 300), lookahead=(20, 200))
+    _, _, model, _ = own_estimate_case(tiny_pipeline, "v_prediction", inputs)
+    (earlier_grad, earlier, _), (trained_grad, timesteps, _) = model.calls
+    assert not earlier_grad and trained_grad
+    assert ((timesteps >= 100) & (timesteps < 300)).all()
+    ahead = earlier - timesteps
+    assert ((ahead >= 20) & (ahead <= 200)).all()
+
+
+def test_own_estimate_share_zero_is_the_plain_loss(tiny_pipeline):
+    plain_scheduler, clean = build_scheduler("v_prediction"), torch.rand(4, 1, 16, 32, 32) * 2 - 1
+    blank = PerfectModel(plain_scheduler, torch.zeros_like(clean))
+    args = (tiny_pipeline.text_encoder, tiny_pipeline.tokenizer, plain_scheduler, ["AB"] * 4, clean)
+    plain = diffusion_loss(blank, *args, torch.Generator().manual_seed(3), 5.0)
+    zero_share = diffusion_loss(blank, *args, torch.Generator().manual_seed(3), 5.0,
+                                own_estimate_inputs=OwnEstimateInputs(share=0.0))
+    assert torch.equal(plain, zero_share)
+
+
+@pytest.mark.parametrize("fields, phrase", [
+    (dict(share=1.5), "share must be in"),
+    (dict(band=(300, 100)), "band must be"),
+    (dict(lookahead=(0, 10)), "lookahead must be"),
+])
+def test_own_estimate_settings_out_of_range_are_rejected(fields, phrase):
+    with pytest.raises(ValueError, match=phrase):
+        OwnEstimateInputs(**fields)
+
+
+def test_only_the_chosen_share_of_rows_is_estimated_and_noised_from_the_estimate(tiny_pipeline):
+    scheduler, clean, model, loss = own_estimate_case(tiny_pipeline, "v_prediction", OwnEstimateInputs(share=0.5))
+    (_, earlier, _), (_, timesteps, trained_input) = model.calls
+    signal = scheduler.alphas_cumprod[timesteps].sqrt()[:, None, None, None, None]
+    from_truth = ((trained_input - signal * clean) / (1 - signal**2).sqrt()).std(dim=(1, 2, 3, 4)) < 1.1  # (B,)
+    assert 0 < len(earlier) < len(clean)
+    assert int((~from_truth).sum()) == len(earlier)
+    assert loss.item() < 1e-6
