@@ -1,4 +1,6 @@
-"""Scrolling-text videos made on the fly: the prompt language, the renderer, the splits and the dataset."""
+"""Scrolling-text videos made on the fly: the prompt language, the renderer and its variations, the splits
+and the dataset."""
 
 from .prompts import MAX_PROMPT_LENGTH, MIN_PROMPT_LENGTH, VOCABULARY, normalize_prompt
 from .render import FRAME_SIZE, NUM_FRAMES, render_text_video
+from .variations import DEFAULT_VARIATION, VARIATIONS, all_variations, check_variation

@@ -5,6 +5,7 @@ import torch
 
 from .render import render_text_video
 from .splits import HoldOuts, sample_training_prompt
+from .variations import check_variation
 
 
 def video_to_model_space(video: np.ndarray) -> torch.Tensor:
@@ -17,15 +18,18 @@ class ScrollingTextDataset(torch.utils.data.IterableDataset):
 
     Item `i` of the stream is a pure function of `(seed, process_index, worker_id, i)`, so processes
     and DataLoader workers never repeat each other, and a resumed run that starts at
-    `start_index` sees exactly what an uninterrupted run would have seen.
+    `start_index` sees exactly what an uninterrupted run would have seen. Every video has the look
+    `variation` (factors of `VARIATIONS`; those left out take their first value).
     """
 
-    def __init__(self, seed: int = 0, process_index: int = 0, start_index: int = 0, hold_outs: HoldOuts = HoldOuts()):
+    def __init__(self, seed: int = 0, process_index: int = 0, start_index: int = 0, hold_outs: HoldOuts = HoldOuts(),
+                 variation: dict | None = None):
         super().__init__()
         self.seed = seed
         self.process_index = process_index
         self.start_index = start_index
         self.hold_outs = hold_outs
+        self.variation = check_variation(variation or {})
 
     def prompt_at(self, index: int, worker_id: int = 0) -> str:
         """The prompt of item `index` of this stream."""
@@ -38,5 +42,5 @@ class ScrollingTextDataset(torch.utils.data.IterableDataset):
         index = self.start_index + worker_id
         while True:
             prompt = self.prompt_at(index, worker_id)
-            yield prompt, video_to_model_space(render_text_video(prompt))
+            yield prompt, video_to_model_space(render_text_video(prompt, **self.variation))
             index += num_workers
