@@ -1,6 +1,7 @@
 """The `textvid` command: `textvid generate` writes one video, `textvid eval` scores a model.
 
     textvid generate HELLO -o hello.gif --steps 25 --scheduler ddim
+    textvid generate HELLO -o hello.gif --model user/textvid-small --dtype bf16
     textvid eval --num-prompts 100 --json results.json
 
 Mistakes the user can fix (a bad prompt, no model, a missing extra) print one line on stderr and
@@ -9,8 +10,10 @@ exit with status 2, like argparse's own usage errors; no traceback.
 
 import argparse
 import json
+import math
 import os
 import random
+import re
 import sys
 import time
 
@@ -25,11 +28,20 @@ from .pipelines import TextVideoPipeline
 from .schedulers import DEFAULT_SCHEDULER, SCHEDULERS, swap_scheduler
 
 VIDEO_EXTRA = 'pip install "diffusers-textvid[video]"'
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
+HUB_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")  # owner/name: what --model reads as a Hub repo
 OUTPUT_SUFFIXES = (".gif", ".mp4")
 
 
 class UsageError(Exception):
     """A problem the user can fix; `main` prints it and exits with status 2."""
+
+
+class OneLineArgumentParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr (status 2), like every other `textvid` error."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def positive_int(text: str) -> int:
@@ -41,24 +53,34 @@ def positive_int(text: str) -> int:
 
 def non_negative_float(text: str) -> float:
     value = float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
     return value
 
 
-def load_pipeline(model_dir: str | None, scheduler_name: str, num_inference_steps: int) -> TextVideoPipeline:
-    """Load a saved pipeline folder (default: the shipped model) with the named scheduler, on the GPU if there is one."""
-    model_dir = model_dir or diffusers_textvid.DEFAULT_MODEL_DIR
-    if not os.path.isfile(os.path.join(model_dir, "model_index.json")):
+def seed_value(text: str) -> int:
+    """A seed torch.Generator.manual_seed takes: 0 to 2**64 - 1."""
+    value = int(text)
+    if not 0 <= value < 2**64:
+        raise argparse.ArgumentTypeError(f"must be 0 to 2**64 - 1, got {value}")
+    return value
+
+
+def load_pipeline(model: str | None, scheduler_name: str, num_inference_steps: int, dtype: str = "fp32") -> TextVideoPipeline:
+    """Load a saved pipeline (default: the shipped model) from a local folder or a Hub repo id, in `dtype`
+    (a key of `DTYPES`), with the named scheduler, on the GPU if there is one."""
+    model = model or diffusers_textvid.DEFAULT_MODEL_DIR
+    is_repo_id = not os.path.exists(model) and HUB_REPO_ID.match(model)
+    if not is_repo_id and not os.path.isfile(os.path.join(model, "model_index.json")):
         raise UsageError(
-            f"No model at {model_dir!r} (no model_index.json there). "
-            "Pass --model DIR, a folder written by TextVideoPipeline.save_pretrained."
+            f"No model at {model!r} (no model_index.json there). "
+            "Pass --model with a folder written by TextVideoPipeline.save_pretrained, or a Hub repo id (owner/name)."
         )
     try:
-        pipe = TextVideoPipeline.from_pretrained(model_dir)
+        pipe = TextVideoPipeline.from_pretrained(model, dtype=DTYPES[dtype])
         swap_scheduler(pipe, scheduler_name, num_inference_steps)
-    except ValueError as error:
-        raise UsageError(str(error)) from error
+    except (ValueError, TypeError, OSError) as error:  # OSError: FileNotFoundError and unreadable files too
+        raise UsageError(f"--model {model!r}: {error}") from error
     return pipe.to("cuda" if torch.cuda.is_available() else "cpu")
 
 
@@ -75,31 +97,58 @@ def check_video_writer(path: str):
             raise UsageError(f"Writing .mp4 needs imageio and imageio-ffmpeg: {VIDEO_EXTRA}") from error
 
 
+def check_output_file(path: str, option: str):
+    """Raise `UsageError` unless a file can be written at `path`: checked before any work, so that a
+    typo in the folder does not cost a whole run."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise UsageError(f"{option} {path!r} is a folder; give a file name in it.")
+    if not os.path.isdir(folder):
+        raise UsageError(f"{option} {path!r}: the folder {folder!r} does not exist; create it first.")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UsageError(f"{option} {path!r}: the folder {folder!r} is not writable.")
+    if os.path.exists(path) and not os.access(path, os.W_OK):
+        raise UsageError(f"{option} {path!r} exists and is not writable.")
+
+
 def write_video(frames: list, path: str):
-    """Write PIL frames as a GIF or an MP4, as the suffix of `path` says."""
-    if path.lower().endswith(".gif"):
-        export_to_gif(frames, path)
-    else:
-        export_to_video([frame.convert("RGB") for frame in frames], path)
+    """Write PIL frames as a GIF or an MP4, as the suffix of `path` says: into a temporary file in the
+    same folder, renamed over `path` when complete, so an interrupted write leaves any earlier file whole."""
+    base, suffix = os.path.splitext(os.path.basename(path))
+    partial = os.path.join(os.path.dirname(os.path.abspath(path)), f".{base}.{os.getpid()}.partial{suffix}")
+    try:
+        if suffix.lower() == ".gif":
+            export_to_gif(frames, partial)
+        else:
+            export_to_video([frame.convert("RGB") for frame in frames], partial)
+        os.replace(partial, path)
+    finally:
+        if os.path.exists(partial):
+            os.remove(partial)
 
 
 def generate(args):
     """`textvid generate`: one video of one prompt."""
+    check_output_file(args.output, "--output")
     check_video_writer(args.output)
-    pipe = load_pipeline(args.model, args.scheduler, args.steps)
+    pipe = load_pipeline(args.model, args.scheduler, args.steps, args.dtype)
     try:
         prompt = pipe.normalize_prompt(args.prompt)
     except ValueError as error:
         raise UsageError(str(error)) from error
     seed = args.seed if args.seed is not None else random.randrange(2**31)
     began = time.perf_counter()
-    frames = pipe(
-        prompt,
-        num_inference_steps=args.steps,
-        guidance_scale=args.guidance_scale,
-        generator=torch.Generator().manual_seed(seed),
-        output_type="pil",
-    ).frames[0]
+    try:  # the pipeline checks its inputs (steps against the model's schedule, ...) before any work
+        frames = pipe(
+            prompt,
+            negative_prompt=args.negative_prompt,
+            num_inference_steps=args.steps,
+            guidance_scale=args.guidance_scale,
+            generator=torch.Generator().manual_seed(seed),
+            output_type="pil",
+        ).frames[0]
+    except (ValueError, TypeError) as error:
+        raise UsageError(str(error)) from error
     write_video(frames, args.output)
     seconds = time.perf_counter() - began
     print(
@@ -129,12 +178,17 @@ def evaluate(args):
         )
     except ValueError as error:
         raise UsageError(str(error)) from error
-    pipe = load_pipeline(args.model, args.scheduler, args.steps)
+    if args.json:
+        check_output_file(args.json, "--json")
+    pipe = load_pipeline(args.model, args.scheduler, args.steps, args.dtype)
     pipe.set_progress_bar_config(disable=True)
-    results = {
-        name: evaluate_pipeline(pipe, prompts, args.steps, args.guidance_scale, args.seed, args.batch_size)
-        for name, prompts in prompt_sets.items()
-    }
+    try:  # the pipeline checks its inputs before any work, so a bad one fails on the first batch
+        results = {
+            name: evaluate_pipeline(pipe, prompts, args.steps, args.guidance_scale, args.seed, args.batch_size)
+            for name, prompts in prompt_sets.items()
+        }
+    except (ValueError, TypeError) as error:
+        raise UsageError(str(error)) from error
     print(
         f"{type(pipe.scheduler).__name__}, {args.steps} steps, guidance {args.guidance_scale}, seed {args.seed}\n"
         + format_table(results)
@@ -143,6 +197,7 @@ def evaluate(args):
         settings = {
             "model": args.model or diffusers_textvid.DEFAULT_MODEL_DIR,
             "scheduler": args.scheduler,
+            "dtype": args.dtype,
             "num_inference_steps": args.steps,
             "guidance_scale": args.guidance_scale,
             "seed": args.seed,
@@ -154,11 +209,15 @@ def evaluate(args):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="textvid", description="Videos of scrolling text from a diffusion model.")
+    parser = OneLineArgumentParser(prog="textvid", description="Videos of scrolling text from a diffusion model.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {diffusers_textvid.__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     def add_sampling_options(command: argparse.ArgumentParser):
-        command.add_argument("--model", metavar="DIR", help="saved pipeline folder (default: the shipped model)")
+        command.add_argument("--model", metavar="DIR_OR_REPO",
+                             help="saved pipeline folder or Hub repo id owner/name (default: the shipped model)")
+        command.add_argument("--dtype", choices=list(DTYPES), default="fp32",
+                             help="weights and sampling precision (default: fp32; bf16 pays on GPUs and AMX CPUs)")
         command.add_argument("--scheduler", choices=list(SCHEDULERS), default=DEFAULT_SCHEDULER,
                              help=f"sampler (default: {DEFAULT_SCHEDULER})")
         command.add_argument("--steps", type=positive_int, default=25, help="denoising steps (default: 25)")
@@ -168,15 +227,19 @@ def build_parser() -> argparse.ArgumentParser:
     generate_command = commands.add_parser("generate", help="write a video of one prompt")
     generate_command.add_argument("prompt", help="1 to 6 symbols, A-Z and 0-9")
     generate_command.add_argument("-o", "--output", required=True, help="output file, .gif or .mp4")
+    generate_command.add_argument("--negative-prompt", metavar="PROMPT",
+                                  help="what guidance steers away from (default: the empty prompt); "
+                                       "used with --guidance-scale above 1")
     add_sampling_options(generate_command)
-    generate_command.add_argument("--seed", type=int, help="noise seed (default: a random one, printed)")
+    generate_command.add_argument("--seed", type=seed_value, help="noise seed (default: a random one, printed)")
     generate_command.set_defaults(run=generate)
 
     eval_command = commands.add_parser("eval", help="score a model: character accuracy, PSNR, speed")
     add_sampling_options(eval_command)
     eval_command.add_argument("--num-prompts", type=positive_int, default=100,
                               help="validation prompts; hold-out sets take at most 50 (default: 100)")
-    eval_command.add_argument("--seed", type=int, default=0, help="seed of the prompt draw and the noise (default: 0)")
+    eval_command.add_argument("--seed", type=seed_value, default=0,
+                              help="seed of the prompt draw and the noise (default: 0)")
     eval_command.add_argument("--prompts", nargs="+", metavar="PROMPT", help="evaluate only these prompts")
     eval_command.add_argument("--batch-size", type=positive_int, default=32, help="videos per batch (default: 32)")
     eval_command.add_argument("--json", metavar="PATH", help="write every result, per prompt too, to this file")

@@ -7,6 +7,9 @@ range with `(video + 1) / 2` first.
 Character accuracy: position `i` of a prompt is correct when the video is strictly closer (in MSE)
 to the true render than to the render of each of the 35 prompts that differ only at `i`. A tie
 counts as wrong, so a blank video gets no credit.
+
+Look (variation) accuracy: the look of a video is the nearest render (in MSE) of its true text over
+every combination of `VARIATIONS`; it is right when that is the look asked for.
 """
 
 import time
@@ -17,6 +20,7 @@ import torch
 from .data.prompts import MAX_PROMPT_LENGTH, MIN_PROMPT_LENGTH, VOCABULARY, normalize_prompt, single_position_variants
 from .data.render import FRAME_SIZE, NUM_FRAMES, render_text_video
 from .data.splits import HoldOuts, validation_prompts
+from .data.variations import all_variations, check_variation
 
 VIDEO_SHAPE = (NUM_FRAMES, FRAME_SIZE, FRAME_SIZE)
 PSNR_CAP_DB = 100.0  # identical videos score this instead of infinity, so means and JSON stay finite
@@ -25,9 +29,9 @@ LEADING_A = HoldOuts(no_leading_a=True, no_s_second=False)
 S_SECOND = HoldOuts(no_leading_a=False, no_s_second=True)
 
 
-def render_videos(prompts: list[str]) -> np.ndarray:
-    """float64 `(N, 16, 32, 32)` in [0, 1]: the true render of each prompt."""
-    return np.stack([render_text_video(prompt) for prompt in prompts]).astype(np.float64) / 255.0
+def render_videos(prompts: list[str], variation: dict | None = None) -> np.ndarray:
+    """float64 `(N, 16, 32, 32)` in [0, 1]: the true render of each prompt, in the look `variation`."""
+    return np.stack([render_text_video(prompt, **(variation or {})) for prompt in prompts]).astype(np.float64) / 255.0
 
 
 def check_video(video: np.ndarray) -> np.ndarray:
@@ -43,15 +47,23 @@ def check_video(video: np.ndarray) -> np.ndarray:
     return video
 
 
-def character_correct(video: np.ndarray, prompt: str) -> list[bool]:
+def character_correct(video: np.ndarray, prompt: str, variation: dict | None = None) -> list[bool]:
     """One bool per symbol of `prompt`: is `video` `(16, 32, 32)` closer to the true render than to
-    every render that differs from `prompt` at that position only?"""
+    every render that differs from `prompt` at that position only? All in the look `variation`."""
     video = check_video(video)
     prompt = normalize_prompt(prompt)
     candidates = [prompt] + [variant for i in range(len(prompt)) for variant in single_position_variants(prompt, i)]
-    errors = ((render_videos(candidates) - video[None]) ** 2).mean(axis=(1, 2, 3))  # (1 + 35 * n,)
+    errors = ((render_videos(candidates, variation) - video[None]) ** 2).mean(axis=(1, 2, 3))  # (1 + 35 * n,)
     variant_errors = errors[1:].reshape(len(prompt), len(VOCABULARY) - 1)  # (n, 35)
     return (errors[0] < variant_errors).all(axis=1).tolist()
+
+
+def nearest_variation(video: np.ndarray, prompt: str) -> dict:
+    """The look (one combination of `VARIATIONS`) whose render of `prompt` is nearest `video` `(16, 32, 32)` in MSE."""
+    video = check_video(video)
+    looks = all_variations()
+    renders = np.stack([render_text_video(prompt, **look) for look in looks]).astype(np.float64) / 255.0
+    return looks[int(((renders - video[None]) ** 2).mean(axis=(1, 2, 3)).argmin())]
 
 
 def psnr(video: np.ndarray, reference: np.ndarray) -> float:
@@ -70,18 +82,22 @@ def evaluate_pipeline(
     guidance_scale: float = 1.0,
     seed: int = 0,
     batch_size: int = 16,
+    variation: dict | None = None,
 ) -> dict:
-    """Generate one video per prompt with `pipe` and score each against its true render.
+    """Generate one video per prompt with `pipe` and score each against its true render in the look
+    `variation` (default: the original look), the look the model is expected to draw.
 
     Video `i` starts from noise seeded with `seed + i`, so the scores do not depend on `batch_size`.
     `seconds_per_video` is measured after one untimed warm-up video.
 
     Returns a dict with
         num_prompts, char_accuracy (correct symbols / all symbols), prompt_accuracy (prompts with
-        every symbol correct / prompts), psnr_db (mean over prompts), seconds_per_video (generation
-        wall time only), and per_prompt: one dict per prompt with prompt, characters_correct,
-        char_accuracy, prompt_correct and psnr_db.
+        every symbol correct / prompts), look_accuracy (videos whose nearest look is `variation`),
+        psnr_db (mean over prompts), seconds_per_video (generation wall time only), and per_prompt:
+        one dict per prompt with prompt, characters_correct, char_accuracy, prompt_correct,
+        nearest_look, look_correct and psnr_db.
     """
+    look = check_variation(variation or {})
     prompts = [normalize_prompt(prompt) for prompt in prompts]
     if not prompts:
         raise ValueError("Give at least one prompt to evaluate.")
@@ -105,14 +121,17 @@ def evaluate_pipeline(
         ).frames  # (B, 16, 32, 32, 1)
         generation_seconds += time.perf_counter() - began
         for prompt, video in zip(batch, frames[..., 0]):
-            correct = character_correct(video, prompt)
+            correct = character_correct(video, prompt, look)
+            nearest_look = nearest_variation(video, prompt)
             per_prompt.append(
                 {
                     "prompt": prompt,
                     "characters_correct": correct,
                     "char_accuracy": sum(correct) / len(correct),
                     "prompt_correct": all(correct),
-                    "psnr_db": psnr(video, render_videos([prompt])[0]),
+                    "nearest_look": nearest_look,
+                    "look_correct": nearest_look == look,
+                    "psnr_db": psnr(video, render_videos([prompt], look)[0]),
                 }
             )
     num_characters = sum(len(result["prompt"]) for result in per_prompt)
@@ -120,6 +139,7 @@ def evaluate_pipeline(
         "num_prompts": len(prompts),
         "char_accuracy": sum(sum(result["characters_correct"]) for result in per_prompt) / num_characters,
         "prompt_accuracy": sum(result["prompt_correct"] for result in per_prompt) / len(prompts),
+        "look_accuracy": sum(result["look_correct"] for result in per_prompt) / len(prompts),
         "psnr_db": float(np.mean([result["psnr_db"] for result in per_prompt])),
         "seconds_per_video": generation_seconds / len(prompts),
         "per_prompt": per_prompt,

@@ -11,6 +11,7 @@ from diffusers import DDPMScheduler
 
 from .models import TextVideoDiTModel
 from .pipelines import TextVideoPipeline
+from .pipelines.input_checks import SCHEDULE_KEYS
 from .text import build_character_tokenizer, build_text_encoder
 
 PRESETS = {
@@ -35,9 +36,6 @@ PRESETS = {
     },
 }
 
-
-# The scheduler settings the transformer records: what it was trained to predict, and on which schedule.
-SCHEDULE_KEYS = ("prediction_type", "num_train_timesteps", "beta_start", "beta_end", "beta_schedule")
 
 
 def build_scheduler(prediction_type: str = "epsilon") -> DDPMScheduler:

@@ -3,6 +3,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image, ImageSequence
 
@@ -149,3 +150,72 @@ def test_console_script_generates_a_gif(model_dir, tmp_path):
     )
     assert completed.returncode == 0, completed.stderr
     assert len(gif_frames(output)) == 16
+
+
+def test_version_prints_the_package_version(capsys):
+    assert run_main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"textvid {diffusers_textvid.__version__}"
+
+
+def test_model_may_be_a_hub_repo_id(model_dir, tmp_path, monkeypatch, capsys):
+    from diffusers_textvid.pipelines import pipeline_textvid
+
+    requested = []
+
+    def fake_snapshot_download(repo_id, **options):  # the Hub, answered from a local folder
+        requested.append(repo_id)
+        return model_dir
+
+    monkeypatch.setattr(pipeline_textvid, "snapshot_download", fake_snapshot_download)
+    output = tmp_path / "hub.gif"
+    assert run_main(["generate", "AB", "-o", str(output), "--model", "user/textvid-tiny", "--steps", "2"]) == 0
+    assert requested == ["user/textvid-tiny"] and len(gif_frames(output)) == 16
+
+
+def test_unknown_hub_repo_exits_2_naming_it(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty_cache"))
+    assert run_main(["generate", "AB", "-o", str(tmp_path / "o.gif"), "--model", "nobody/no-such-model"]) == 2
+    error = capsys.readouterr().err
+    assert "--model 'nobody/no-such-model'" in error and "Traceback" not in error
+
+
+def test_negative_prompt_changes_a_guided_video(model_dir, tmp_path):
+    def gif_pixels(name: str, *options: str) -> list[bytes]:
+        output = tmp_path / name
+        argv = ["generate", "AB", "-o", str(output), "--model", model_dir, "--steps", "2", "--seed", "0",
+                "--guidance-scale", "3", *options]
+        assert run_main(argv) == 0
+        return [frame.convert("L").tobytes() for frame in gif_frames(output)]
+
+    assert gif_pixels("plain.gif") != gif_pixels("negative.gif", "--negative-prompt", "ZZ")
+
+
+def test_bad_negative_prompt_exits_2(model_dir, tmp_path, capsys):
+    argv = ["generate", "AB", "-o", str(tmp_path / "o.gif"), "--model", model_dir, "--guidance-scale", "3",
+            "--negative-prompt", "N!"]
+    assert run_main(argv) == 2
+    assert "'!'" in capsys.readouterr().err
+
+
+def test_bf16_generates_close_to_fp32(model_dir, tmp_path):
+    videos = {}
+    for dtype in ("fp32", "bf16"):
+        output = tmp_path / f"{dtype}.gif"
+        argv = ["generate", "AB", "-o", str(output), "--model", model_dir, "--steps", "2", "--seed", "0", "--dtype", dtype]
+        assert run_main(argv) == 0
+        videos[dtype] = np.stack([np.asarray(frame.convert("L"), dtype=np.float64) for frame in gif_frames(output)])
+    assert videos["fp32"].shape == videos["bf16"].shape == (16, 32, 32)
+    assert np.abs(videos["fp32"] - videos["bf16"]).mean() < 8  # grey levels out of 255
+
+
+def test_eval_records_the_dtype(model_dir, tmp_path):
+    path = tmp_path / "results.json"
+    argv = ["eval", "--model", model_dir, "--steps", "2", "--prompts", "AB", "--dtype", "bf16", "--json", str(path)]
+    assert run_main(argv) == 0
+    assert json.loads(path.read_text())["settings"]["dtype"] == "bf16"
+
+
+def test_unknown_dtype_is_a_usage_error(tmp_path, capsys):
+    assert run_main(["generate", "AB", "-o", str(tmp_path / "o.gif"), "--dtype", "fp16"]) == 2
+    assert "--dtype" in capsys.readouterr().err

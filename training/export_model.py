@@ -19,7 +19,7 @@ import torch
 
 from diffusers_textvid import TextVideoPipeline
 from diffusers_textvid.evaluation import evaluate_pipeline, evaluation_prompt_sets
-from diffusers_textvid.model_card import METRICS_FILE, SUMMARY_FILE, write_model_card
+from diffusers_textvid.model_card import METRICS_FILE, SUMMARY_FILE, write_model_card, write_sample_gif
 from diffusers_textvid.schedulers import swap_scheduler
 
 # (scheduler, steps) scored on the validation prompts after DDIM 25 on every set.
@@ -62,6 +62,7 @@ def main():
     command = "python training/export_model.py " + " ".join(sys.argv[1:])
     with open(os.path.join(args.target, METRICS_FILE), "w") as file:
         json.dump({"command": command, "rows": rows}, file, indent=2)
+    write_sample_gif(TextVideoPipeline.from_pretrained(args.target), args.target)  # as shipped, loaded in fp32
     print(f"wrote {write_model_card(args.target)} and the model to {args.target}")
 
 

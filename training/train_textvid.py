@@ -15,6 +15,7 @@ checkpoints, randomness, the trained module, validation, main (setup, loop, save
 import argparse
 import copy
 import hashlib
+import inspect
 import json
 import logging
 import os
@@ -36,16 +37,19 @@ from accelerate.utils import DistributedType, ProjectConfiguration, broadcast_ob
 from diffusers.optimization import get_scheduler
 from diffusers.training_utils import EMAModel
 from diffusers.utils import export_to_gif
+from safetensors import safe_open
 from safetensors.torch import load_file
 from tqdm.auto import tqdm
 
-from diffusers_textvid import build_pipeline
+from diffusers_textvid import build_pipeline, build_scheduler
+from diffusers_textvid.data.prompts import normalize_prompt
 from diffusers_textvid.data.dataset import ScrollingTextDataset, video_to_model_space
 from diffusers_textvid.data.render import render_text_video
 from diffusers_textvid.data.splits import HoldOuts, validation_prompts
-from diffusers_textvid.diffusion_loss import LOSS_WEIGHTINGS, diffusion_loss
-from diffusers_textvid.model_card import SUMMARY_FILE, write_model_card
+from diffusers_textvid.diffusion_loss import LOSS_WEIGHTINGS, OwnEstimateInputs, diffusion_loss
+from diffusers_textvid.model_card import SUMMARY_FILE, write_model_card, write_sample_gif
 from diffusers_textvid.presets import PRESETS
+from diffusers_textvid.tracking import check_report_to, log_validation_videos
 
 try:
     import fcntl
@@ -76,6 +80,9 @@ def parse_args(argv=None) -> argparse.Namespace:
 
     train = parser.add_argument_group("training")
     train.add_argument("--output_dir", default="textvid-model")
+    train.add_argument("--overwrite_output_dir", action="store_true",
+                       help="Train afresh into a folder that holds a run (its checkpoints are deleted first); "
+                            "without it such a folder is refused unless --resume_from_checkpoint is given.")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--train_batch_size", type=int, default=32, help="Per process.")
     train.add_argument("--max_train_steps", type=int, default=10000)
@@ -92,6 +99,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     train.add_argument("--loss_weighting", default="min_snr", choices=sorted(LOSS_WEIGHTINGS),
                        help="With --snr_gamma: min_snr weights the clean-video error by min(SNR, gamma), "
                             "min_snr_plus_one by min(SNR + 1, gamma).")
+    train.add_argument("--own_estimate_share", type=float, default=0.0,
+                       help="Share of each batch noised from the model's own earlier estimate instead of the true "
+                            "video (see diffusers_textvid.diffusion_loss.OwnEstimateInputs); 0 turns it off.")
+    train.add_argument("--own_estimate_band", type=int, nargs=2, default=[100, 300], metavar=("LOW", "HIGH"),
+                       help="Timesteps [LOW, HIGH) of those rows: where long sampling runs lost the video.")
+    train.add_argument("--own_estimate_lookahead", type=int, nargs=2, default=[20, 200], metavar=("LOW", "HIGH"),
+                       help="How many steps earlier (noisier) the model makes the estimate that is noised again.")
     train.add_argument("--prompt_dropout", type=float, default=0.1,
                        help="Share of prompts replaced by the empty prompt, for classifier-free guidance.")
     train.add_argument("--use_ema", action="store_true")
@@ -109,7 +123,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     checkpoints.add_argument("--num_validation_loss_prompts", type=int, default=64)
     checkpoints.add_argument("--validation_inference_steps", type=int, default=25)
     checkpoints.add_argument("--logging_steps", type=int, default=20)
-    checkpoints.add_argument("--report_to", default="tensorboard", help='"tensorboard", "all" or "none".')
+    checkpoints.add_argument("--report_to", default="tensorboard",
+                             help='Comma-separated trackers ("tensorboard", "wandb", ...), "all" or "none"; a tracker '
+                                  'whose package is missing stops the run at once.')
 
     hub = parser.add_argument_group("publishing")
     hub.add_argument("--push_to_hub", action="store_true")
@@ -118,7 +134,135 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.push_to_hub and args.hub_token is None:
         args.hub_token = os.environ.get("HF_TOKEN")
+    try:
+        validate_args(args)
+    except (ValueError, TypeError, FileNotFoundError) as error:
+        parser.error(str(error))  # one line on stderr, exit status 2, before anything is built or written
+    try:
+        args.log_with = check_report_to(args.report_to)
+    except ValueError as error:
+        parser.error(str(error))
     return args
+
+
+# Arguments that count something (at least 1), that may be 0, and numbers with their allowed range.
+POSITIVE_INT_ARGUMENTS = ("train_batch_size", "max_train_steps", "gradient_accumulation_steps", "checkpointing_steps",
+                          "validation_steps", "num_validation_loss_prompts", "validation_inference_steps",
+                          "logging_steps")
+NON_NEGATIVE_INT_ARGUMENTS = ("lr_warmup_steps", "dataloader_num_workers")
+FLOAT_ARGUMENTS = {  # name: (lowest, highest, whether the lowest itself is allowed)
+    "learning_rate": (0.0, None, False),
+    "adam_weight_decay": (0.0, None, True),
+    "max_grad_norm": (0.0, None, False),
+    "snr_gamma": (0.0, None, False),
+    "ema_decay": (0.0, 1.0, True),
+}
+MAX_SEED = 2**32 - 1  # numpy's global seed, which accelerate's set_seed also sets, takes no more
+
+
+def validate_args(args: argparse.Namespace):
+    """Raise `ValueError` (or `FileNotFoundError`) naming the first bad argument, the value given and
+    what is allowed. `parse_args` calls it, so a bad argument stops the run before any model is built
+    or any file written."""
+    for name in POSITIVE_INT_ARGUMENTS:
+        if getattr(args, name) < 1:
+            raise ValueError(f"--{name} must be a positive integer, got {getattr(args, name)}.")
+    for name in NON_NEGATIVE_INT_ARGUMENTS:
+        if getattr(args, name) < 0:
+            raise ValueError(f"--{name} must be 0 or more, got {getattr(args, name)}.")
+    if args.checkpoints_total_limit is not None and args.checkpoints_total_limit < 1:
+        raise ValueError(f"--checkpoints_total_limit must be a positive integer, got {args.checkpoints_total_limit}.")
+    if not 0 <= args.seed <= MAX_SEED:
+        raise ValueError(f"--seed must be 0 to {MAX_SEED}, got {args.seed}.")
+    for name, (lowest, highest, lowest_allowed) in FLOAT_ARGUMENTS.items():
+        value = getattr(args, name)
+        if value is None:
+            continue
+        too_low = value < lowest if lowest_allowed else value <= lowest
+        if not np.isfinite(value) or too_low or (highest is not None and value > highest):
+            allowed = f"in [{lowest}, {highest}]" if highest is not None else f"{'>=' if lowest_allowed else '>'} {lowest}"
+            raise ValueError(f"--{name} must be a finite number {allowed}, got {value}.")
+    if not 0.0 <= args.prompt_dropout < 1.0:  # (also false for NaN)
+        raise ValueError(f"--prompt_dropout must be a share in [0, 1), got {args.prompt_dropout}: at 1 every prompt "
+                         "is dropped and the model never sees the text.")
+    try:
+        own_estimate_inputs(args)
+    except ValueError as error:
+        raise ValueError(f"--own_estimate_*: {error}") from None
+    max_steps = build_scheduler().config.num_train_timesteps
+    if args.validation_inference_steps > max_steps:
+        raise ValueError(f"--validation_inference_steps must be 1 to {max_steps}, got {args.validation_inference_steps}.")
+    try:
+        args.validation_prompts = [normalize_prompt(prompt) for prompt in args.validation_prompts]
+    except ValueError as error:
+        raise ValueError(f"--validation_prompts: {error}") from None
+    if args.model_config is not None:
+        check_model_config(args.model_config)
+    check_output_dir(args)
+    if args.resume_from_checkpoint not in (None, "latest"):
+        check_checkpoint(args.resume_from_checkpoint)
+
+
+def own_estimate_inputs(args: argparse.Namespace) -> OwnEstimateInputs | None:
+    """The `--own_estimate_*` settings, or None when the share is 0."""
+    if args.own_estimate_share == 0.0:
+        return None
+    return OwnEstimateInputs(args.own_estimate_share, tuple(args.own_estimate_band), tuple(args.own_estimate_lookahead))
+
+
+def check_model_config(path: str):
+    """`--model_config` must be a JSON object of `TextVideoDiTModel` arguments."""
+    from diffusers_textvid import TextVideoDiTModel
+
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"--model_config {path!r} does not exist (or is not a file).")
+    try:
+        with open(path) as file:
+            overrides = json.load(file)
+    except ValueError as error:
+        raise ValueError(f"--model_config {path!r} is not valid JSON: {error}.") from None
+    if not isinstance(overrides, dict):
+        raise ValueError(f"--model_config {path!r} must hold a JSON object, got {type(overrides).__name__}.")
+    known = set(inspect.signature(TextVideoDiTModel.__init__).parameters) - {"self"}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise ValueError(f"--model_config {path!r} has unknown TextVideoDiTModel argument(s) {unknown}; "
+                         f"known: {sorted(known)}.")
+
+
+def check_output_dir(args: argparse.Namespace):
+    """`--output_dir` must be a folder (or not exist yet). One that holds a run, finished (model_index.json)
+    or with checkpoints, is refused unless the run is resumed or `--overwrite_output_dir` asks to replace it."""
+    output_dir = args.output_dir
+    if os.path.exists(output_dir) and not os.path.isdir(output_dir):
+        raise ValueError(f"--output_dir {output_dir!r} is a file; give a folder (it is created if missing).")
+    if args.overwrite_output_dir and args.resume_from_checkpoint is not None:
+        raise ValueError("--overwrite_output_dir starts afresh and --resume_from_checkpoint continues a run: give one.")
+    if args.overwrite_output_dir or args.resume_from_checkpoint is not None:
+        return
+    finished = os.path.isfile(os.path.join(output_dir, "model_index.json"))
+    checkpoints = complete_checkpoints(output_dir)
+    if finished or checkpoints:
+        held = "a finished run (model_index.json)" if finished else f"{len(checkpoints)} checkpoint(s) of a run"
+        raise ValueError(
+            f"--output_dir {output_dir!r} holds {held}, which a new run would overwrite. Continue it with "
+            "--resume_from_checkpoint latest, replace it with --overwrite_output_dir, or choose another --output_dir."
+        )
+
+
+def check_checkpoint(path: str):
+    """`--resume_from_checkpoint PATH` must be a complete checkpoint whose weight files can be read."""
+    if not os.path.isdir(path):
+        raise FileNotFoundError(f"--resume_from_checkpoint {path!r}: no such folder (or give \"latest\").")
+    if not os.path.isfile(os.path.join(path, "training_state.json")):
+        raise ValueError(f"--resume_from_checkpoint {path!r} is not a complete checkpoint (no training_state.json).")
+    for name in sorted(os.listdir(path)):
+        if name.endswith(".safetensors"):
+            try:
+                with safe_open(os.path.join(path, name), framework="pt") as file:
+                    file.keys()
+            except Exception as error:  # safetensors' own SafetensorError, or OSError
+                raise ValueError(f"--resume_from_checkpoint {path!r}: {name} is damaged ({error}).") from None
 
 
 # ----------------------------------------------------------------------------------------------
@@ -344,6 +488,29 @@ def resolve_resume(args) -> str | None:
     return checkpoints[-1][1] if checkpoints else None
 
 
+def load_checkpoint(accelerator: Accelerator, path: str, args) -> int:
+    """`accelerator.load_state(path)`; return the checkpoint's step. A checkpoint that cannot be loaded
+    (damaged, or from a model of another size) stops the run with a message that names it."""
+    try:
+        accelerator.load_state(path)
+        with open(os.path.join(path, "training_state.json")) as file:
+            return int(json.load(file)["global_step"])
+    except Exception as error:  # torch, safetensors and accelerate each raise their own kinds
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise SystemExit(
+            f"error: cannot resume from the checkpoint {path}: {type(error).__name__}: {first_line}. Is it damaged, "
+            f"or from a run with another --model_preset/--model_config (this run: --model_preset {args.model_preset})?"
+        ) from error
+
+
+def remove_checkpoints(output_dir: str):
+    """Delete the checkpoints (complete or partial) of an earlier run, for `--overwrite_output_dir`."""
+    for name in os.listdir(output_dir):
+        if CHECKPOINT_PATTERN.match(name.removesuffix(".partial")):
+            shutil.rmtree(os.path.join(output_dir, name))
+            logger.info(f"--overwrite_output_dir: removed {os.path.join(output_dir, name)}")
+
+
 def full_tensor(tensor: torch.Tensor) -> torch.Tensor:
     """`tensor` whole: a DTensor shard (FSDP) is gathered, which every process must do together."""
     return tensor.full_tensor() if hasattr(tensor, "full_tensor") else tensor
@@ -427,19 +594,21 @@ class TrainingModel(torch.nn.Module):
     written when the two were prepared separately.
     """
 
-    def __init__(self, pipe, snr_gamma: float | None = None, loss_weighting: str = "min_snr"):
+    def __init__(self, pipe, snr_gamma: float | None = None, loss_weighting: str = "min_snr",
+                 own_estimate_inputs: OwnEstimateInputs | None = None):
         super().__init__()
         self.transformer = pipe.transformer
         self.text_encoder = pipe.text_encoder
         self.tokenizer, self.scheduler = pipe.tokenizer, pipe.scheduler
         self.pipeline_class = type(pipe)
         self.snr_gamma, self.loss_weighting = snr_gamma, loss_weighting
+        self.own_estimate_inputs = own_estimate_inputs
 
     def forward(self, prompts: list[str], clean: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """The diffusion loss of the `clean` videos `(B, 1, F, H, W)` of `prompts`: a scalar."""
         return diffusion_loss(
             self.transformer, self.text_encoder, self.tokenizer, self.scheduler, prompts, clean, generator,
-            self.snr_gamma, self.loss_weighting,
+            self.snr_gamma, self.loss_weighting, self.own_estimate_inputs,
         )
 
     def pipeline(self):
@@ -503,7 +672,8 @@ def validation_loss(accelerator, model: TrainingModel, prompts: list[str], seed:
 
 @torch.no_grad()
 def render_validation_videos(accelerator, pipe, args, global_step: int):
-    """Sample the validation prompts with DDIM, write GIFs and log a frame grid per prompt."""
+    """Sample the validation prompts with DDIM, write GIFs, and log them as videos (TensorBoard, W&B) and as
+    one frame grid (TensorBoard)."""
     from diffusers import DDIMScheduler
 
     sampler = build_sampling_pipeline(pipe, DDIMScheduler)
@@ -518,6 +688,7 @@ def render_validation_videos(accelerator, pipe, args, global_step: int):
     for prompt, video in zip(args.validation_prompts, videos):
         frames = sampler.video_processor.numpy_to_pil(video)
         export_to_gif(frames, os.path.join(folder, f"{prompt}.gif"))
+    log_validation_videos(accelerator, args.validation_prompts, videos, global_step)
     grid = np.concatenate([np.concatenate(list(video[..., 0]), axis=1) for video in videos], axis=0)  # (B*H, F*W)
     for tracker in accelerator.trackers:
         if tracker.name == "tensorboard":
@@ -544,7 +715,7 @@ def main(argv=None):
     accelerator = Accelerator(
         gradient_accumulation_steps=args.gradient_accumulation_steps,
         mixed_precision=args.mixed_precision,
-        log_with=None if args.report_to == "none" else args.report_to,
+        log_with=args.log_with,
         project_config=ProjectConfiguration(project_dir=args.output_dir, logging_dir=logging_dir),
     )
     logging.basicConfig(format="%(asctime)s %(levelname)s %(message)s", level=logging.INFO)
@@ -579,7 +750,7 @@ def build_training_model(args) -> TrainingModel:
         pipe.transformer = TextVideoDiTModel(**{**pipe.transformer.config, **overrides})
     if args.gradient_checkpointing:
         pipe.transformer.enable_gradient_checkpointing()
-    return TrainingModel(pipe, args.snr_gamma, args.loss_weighting).train()
+    return TrainingModel(pipe, args.snr_gamma, args.loss_weighting, own_estimate_inputs(args)).train()
 
 
 def train(args, accelerator: Accelerator):
@@ -601,12 +772,13 @@ def train(args, accelerator: Accelerator):
         accelerator.register_for_checkpointing(EMACheckpoint(ema, model.parameters()))
     accelerator.register_load_state_pre_hook(two_model_checkpoint_loader(accelerator))
 
+    if args.overwrite_output_dir and accelerator.is_main_process:
+        remove_checkpoints(args.output_dir)
+    accelerator.wait_for_everyone()
     global_step = 0
     resume_path = resolve_resume(args)
     if resume_path is not None:
-        accelerator.load_state(resume_path)
-        with open(os.path.join(resume_path, "training_state.json")) as file:
-            global_step = json.load(file)["global_step"]
+        global_step = load_checkpoint(accelerator, resume_path, args)
         logger.info(f"Resumed from {resume_path} at step {global_step}")
     elif args.resume_from_checkpoint == "latest":
         logger.info("No complete checkpoint found; starting a new run.")
@@ -688,6 +860,7 @@ def train(args, accelerator: Accelerator):
     gather_weights(accelerator, model, ema, into=plain_copy)
     if accelerator.is_main_process:
         plain_copy.pipeline().save_pretrained(args.output_dir)
+        write_sample_gif(plain_copy.pipeline(), args.output_dir, num_inference_steps=args.validation_inference_steps)
         write_training_summary(args, global_step, accelerator.num_processes)
         if args.push_to_hub:
             publish(args)
@@ -713,13 +886,16 @@ def write_training_summary(args, global_step: int, num_processes: int):
 
 
 def publish(args):
-    """Upload the pipeline folder (not checkpoints or logs) with `huggingface_hub`."""
+    """Upload the pipeline folder with `huggingface_hub`: not checkpoints or logs, and of the validation GIFs
+    only the last validation's, a few samples of the model as uploaded."""
     from huggingface_hub import create_repo, upload_folder
 
     repo_id = create_repo(args.hub_model_id or Path(args.output_dir).name, exist_ok=True, token=args.hub_token).repo_id
+    steps = sorted(int(path.name.removeprefix("step-")) for path in Path(args.output_dir).glob("validation/step-*"))
+    older_validations = [f"validation/step-{step}/**" for step in steps[:-1]]
     upload_folder(
         repo_id=repo_id, folder_path=args.output_dir, commit_message="Upload diffusers-textvid pipeline",
-        ignore_patterns=["checkpoint-*", "checkpoint-*/**", "logs/**", "validation/**", "*.partial/**", LOCK_FILE],
+        ignore_patterns=["checkpoint-*", "checkpoint-*/**", "logs/**", "*.partial/**", LOCK_FILE, *older_validations],
         token=args.hub_token,
     )
     logger.info(f"Pushed to {repo_id}")

@@ -1,11 +1,13 @@
 """TextVideoPipeline: text in, a short grayscale video of that text scrolling past out.
 
-This file imports only torch, numpy, diffusers, transformers and huggingface_hub: `save_pretrained`
-copies it into the model folder, so `DiffusionPipeline.from_pretrained(folder,
-trust_remote_code=True)` works where the `diffusers_textvid` package is not installed.
+This file imports only torch, numpy, diffusers, transformers, huggingface_hub and its neighbour
+`input_checks.py`: `save_pretrained` copies both into the model folder, so
+`DiffusionPipeline.from_pretrained(folder, trust_remote_code=True)` works where the `diffusers_textvid`
+package is not installed.
 """
 
 import importlib
+import importlib.util
 import inspect
 import json
 import os
@@ -15,12 +17,31 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
+import safetensors
+import safetensors.torch
 from diffusers import DiffusionPipeline, ModelMixin, SchedulerMixin
+from diffusers.loaders.lora_base import LoraBaseMixin
 from diffusers.utils import BaseOutput
 from diffusers.utils.torch_utils import is_compiled_module, randn_tensor
 from diffusers.video_processor import VideoProcessor
-from huggingface_hub import ModelCard, ModelCardData, create_repo, snapshot_download, upload_folder
+from huggingface_hub import ModelCard, ModelCardData, create_repo, hf_hub_download, snapshot_download, upload_folder
 from transformers import CLIPTextModel, PreTrainedTokenizerBase
+
+from .input_checks import (
+    LIBRARIES,
+    check_callback,
+    check_callback_result,
+    check_count,
+    check_generator,
+    check_latents,
+    check_model_index,
+    check_number,
+    check_prompt_argument,
+    check_scheduler,
+    check_weights_match_config,
+    read_model_index,
+    warn_unused_negative_prompt,
+)
 
 EXAMPLE_DOC_STRING = """
     Examples:
@@ -68,6 +89,8 @@ def check_weights_folder(folder: str):
 
 def check_embeddings(name: str, embeddings: torch.Tensor, mask: torch.Tensor | None, batch_size: int | None = None):
     """Raise `ValueError` unless `embeddings` is `(B, L, D)` with an attention mask `(B, L)` (B = `batch_size` if given)."""
+    if not isinstance(embeddings, torch.Tensor):
+        raise TypeError(f"`{name}` must be a torch.Tensor (from encode_prompt), got {type(embeddings).__name__}.")
     if embeddings.ndim != 3:
         raise ValueError(f"`{name}` must have shape (batch, tokens, width), got {tuple(embeddings.shape)}.")
     mask_name = name.replace("embeds", "attention_mask")
@@ -102,8 +125,126 @@ def update_json(path: str, **entries):
         json.dump(content, file, indent=2, sort_keys=True)
 
 
-class TextVideoPipeline(DiffusionPipeline):
+# ----------------------------------------------------------------------------------------------
+# LoRA: Diffusers' file layout, loaded into the transformer in one call (needs `peft`)
+# ----------------------------------------------------------------------------------------------
+
+LORA_WEIGHT_NAME = "pytorch_lora_weights.safetensors"  # the name Diffusers' LoRA loaders read and write
+LORA_METADATA_KEY = "lora_adapter_metadata"  # safetensors metadata entry holding the LoraConfig, as JSON
+LORA_PREFIX = "transformer"
+
+
+def lora_weights_file(name_or_path: str, weight_name: str | None, hub_options: dict) -> str:
+    """The LoRA safetensors file that `name_or_path` names: a file, a folder holding `weight_name`
+    (default `pytorch_lora_weights.safetensors`), or a Hub repo id, downloaded with `hub_options`."""
+    if os.path.isfile(name_or_path):
+        return name_or_path
+    weight_name = weight_name or LORA_WEIGHT_NAME
+    if os.path.isdir(name_or_path):
+        path = os.path.join(name_or_path, weight_name)
+        if not os.path.isfile(path):
+            found = sorted(name for name in os.listdir(name_or_path) if name.endswith(WEIGHT_SUFFIX))
+            raise ValueError(f"No {weight_name} in {name_or_path!r} (safetensors files there: {found or 'none'}); "
+                             "pass weight_name= to choose one.")
+        return path
+    return hf_hub_download(name_or_path, weight_name, **hub_options)
+
+
+class TextVideoLoraLoaderMixin(LoraBaseMixin):
+    """LoRA for the transformer in the layout of Diffusers' LoRA loaders: one safetensors file whose keys
+    start with `transformer.` and whose metadata holds the `LoraConfig`.
+
+    `load_lora_weights`, `lora_state_dict` and `save_lora_weights` are here; `set_adapters`,
+    `disable_lora`, `enable_lora`, `delete_adapters`, `get_active_adapters` and `unload_lora_weights`
+    come from Diffusers' `LoraBaseMixin`.
+    """
+
+    _lora_loadable_modules = [LORA_PREFIX]
+    transformer_name = LORA_PREFIX
+
+    @classmethod
+    def lora_state_dict(cls, pretrained_model_name_or_path_or_dict, weight_name: str | None = None,
+                        return_lora_metadata: bool = False, **kwargs):
+        """The LoRA weights, keys prefixed `transformer.` (a file written by `transformer.save_lora_adapter`
+        gets the prefix added), and with `return_lora_metadata` also the `LoraConfig` dict (None if absent).
+
+        `pretrained_model_name_or_path_or_dict` is a state dict, a `.safetensors` file, a folder or a Hub
+        repo id; `revision`, `cache_dir`, `force_download`, `local_files_only`, `token` and `subfolder`
+        go to the download.
+        """
+        if isinstance(pretrained_model_name_or_path_or_dict, dict):
+            state_dict, metadata = dict(pretrained_model_name_or_path_or_dict), kwargs.get("metadata")
+        else:
+            hub_options = {key: kwargs[key] for key in (*HUB_DOWNLOAD_KEYWORDS, "subfolder") if key in kwargs}
+            path = lora_weights_file(str(pretrained_model_name_or_path_or_dict), weight_name, hub_options)
+            if not path.endswith(WEIGHT_SUFFIX):
+                raise ValueError(f"{path!r} is not a safetensors file; only safetensors LoRA weights are loaded.")
+            state_dict = safetensors.torch.load_file(path)
+            with safetensors.safe_open(path, framework="pt") as file:
+                stored = (file.metadata() or {}).get(LORA_METADATA_KEY)
+            metadata = json.loads(stored) if stored else None
+        if not any(".lora_" in key for key in state_dict):
+            raise ValueError("These weights hold no LoRA layers (no `lora_A` / `lora_B` keys).")
+        prefix = f"{LORA_PREFIX}."
+        if not any(key.startswith(prefix) for key in state_dict):
+            state_dict = {prefix + key: value for key, value in state_dict.items()}
+        if metadata and not any(key.startswith(prefix) for key in metadata):
+            metadata = {prefix + key: value for key, value in metadata.items()}
+        return (state_dict, metadata) if return_lora_metadata else state_dict
+
+    def load_lora_weights(self, pretrained_model_name_or_path_or_dict, adapter_name: str | None = None,
+                          hotswap: bool = False, **kwargs):
+        """Load a LoRA into `self.transformer` as adapter `adapter_name` (default `default_0`, `default_1`...)
+        and make it active. Takes what `lora_state_dict` takes (a folder, a file, a Hub repo id or a state
+        dict, `weight_name=`, the Hub keywords).
+
+        Examples:
+            ```py
+            >>> pipe.load_lora_weights("runs/lora-left-to-right", adapter_name="left_to_right")
+            >>> pipe.set_adapters("left_to_right", 0.5)  # half strength
+            >>> pipe.fuse_lora(); pipe.unload_lora_weights()  # bake it into the weights
+            ```
+        """
+        if importlib.util.find_spec("peft") is None:
+            raise ImportError('LoRA needs the peft package: pip install "diffusers-textvid[lora]" (or pip install peft).')
+        if self.transformer is None:
+            raise ValueError("This pipeline has no transformer to load a LoRA into.")
+        state_dict, metadata = self.lora_state_dict(pretrained_model_name_or_path_or_dict, return_lora_metadata=True,
+                                                    **kwargs)
+        self.transformer.load_lora_adapter(state_dict, prefix=LORA_PREFIX, adapter_name=adapter_name,
+                                           metadata=metadata, hotswap=hotswap, _pipeline=self)
+
+    @classmethod
+    def save_lora_weights(cls, save_directory: str | os.PathLike, transformer_lora_layers: dict,
+                          transformer_lora_adapter_metadata: dict | None = None, is_main_process: bool = True,
+                          weight_name: str | None = None, save_function: Callable | None = None,
+                          safe_serialization: bool = True):
+        """Write `transformer_lora_layers` (from `peft.utils.get_peft_model_state_dict(pipe.transformer)`) as
+        `save_directory/pytorch_lora_weights.safetensors`, with the `LoraConfig` dict as metadata."""
+        if not transformer_lora_layers:
+            raise ValueError("`transformer_lora_layers` is empty: there is nothing to save.")
+        cls._save_lora_weights(
+            save_directory, {LORA_PREFIX: transformer_lora_layers}, {LORA_PREFIX: transformer_lora_adapter_metadata},
+            is_main_process=is_main_process, weight_name=weight_name, save_function=save_function,
+            safe_serialization=safe_serialization,
+        )
+
+    def fuse_lora(self, components: list[str] | None = None, lora_scale: float = 1.0, safe_fusing: bool = False,
+                  adapter_names: list[str] | None = None, **kwargs):
+        """Add the active LoRA into the transformer's weights (undo with `unfuse_lora`)."""
+        super().fuse_lora(components=components or [LORA_PREFIX], lora_scale=lora_scale, safe_fusing=safe_fusing,
+                          adapter_names=adapter_names, **kwargs)
+
+    def unfuse_lora(self, components: list[str] | None = None, **kwargs):
+        """Take the fused LoRA back out of the transformer's weights."""
+        super().unfuse_lora(components=components or [LORA_PREFIX], **kwargs)
+
+
+class TextVideoPipeline(DiffusionPipeline, TextVideoLoraLoaderMixin):
     """Text-to-video diffusion with a `TextVideoDiTModel` and any stock Diffusers scheduler.
+
+    LoRA (needs `peft`): `pipe.load_lora_weights(folder_or_repo, adapter_name=...)`, then `set_adapters`,
+    `fuse_lora`, `unfuse_lora`, `unload_lora_weights` as in Diffusers' pipelines.
 
     Args:
         tokenizer (`PreTrainedTokenizerFast`): character tokenizer (one token a symbol, an end token, padding).
@@ -136,17 +277,20 @@ class TextVideoPipeline(DiffusionPipeline):
 
     @property
     def max_prompt_length(self) -> int:
-        """Symbols a prompt may have: the tokenizer's length less the end token."""
-        return self.tokenizer.model_max_length - 1
+        """Symbols a prompt may have (the model was trained on prompts of at most this many): the
+        tokenizer's length less the end token and one spare position. The one place this number is set
+        is `diffusers_textvid.data.prompts.MAX_PROMPT_LENGTH`, from which the tokenizer's length is made."""
+        return self.tokenizer.model_max_length - 2
 
-    def normalize_prompt(self, prompt: str, allow_empty: bool = False) -> str:
-        """Upper-case `prompt` and check every symbol is in the tokenizer's vocabulary."""
+    def normalize_prompt(self, prompt: str, allow_empty: bool = False, name: str = "prompt") -> str:
+        """Upper-case `prompt` and check every symbol is in the tokenizer's vocabulary; `name` is the
+        argument it came from, for the messages."""
         if not isinstance(prompt, str):
-            raise TypeError(f"A prompt must be a str, got {type(prompt).__name__}.")
+            raise TypeError(f"`{name}` must be a str or a list of str, got {type(prompt).__name__} {prompt!r}.")
         self.require_text_encoder("a text prompt")
         text = prompt.upper()
         if not text and not allow_empty:
-            raise ValueError("The prompt is empty: give 1 or more symbols (A-Z, 0-9).")
+            raise ValueError(f"`{name}` is empty: give 1 to {self.max_prompt_length} symbols (A-Z, 0-9).")
         special = set(self.tokenizer.all_special_tokens)
         known = {token for token in self.tokenizer.get_vocab() if token not in special}
         # Judge the characters as typed: str.upper() also maps non-ASCII characters ("ß", "ı") onto A-Z,
@@ -154,12 +298,13 @@ class TextVideoPipeline(DiffusionPipeline):
         unknown = sorted({symbol for symbol in prompt if not (symbol.isascii() and symbol.upper() in known)})
         if unknown:
             raise ValueError(
-                f"Prompt {prompt!r} contains unknown character(s) {', '.join(repr(c) for c in unknown)}; "
+                f"`{name}` {prompt!r} contains unknown character(s) {', '.join(repr(c) for c in unknown)}; "
                 f"known symbols: {''.join(sorted(known))}."
             )
         if len(text) > self.max_prompt_length:
             raise ValueError(
-                f"Prompt {prompt!r} is too long: {len(text)} symbols, at most {self.max_prompt_length} fit."
+                f"`{name}` {prompt!r} is too long: {len(text)} symbols, at most {self.max_prompt_length} are allowed "
+                "(the model was trained on 1 to that many)."
             )
         return text
 
@@ -172,20 +317,17 @@ class TextVideoPipeline(DiffusionPipeline):
 
     def prompt_list(self, prompt: str | list[str]) -> list[str]:
         """`prompt` as a list of normalised prompts."""
-        prompts = [prompt] if isinstance(prompt, str) else prompt
-        if not isinstance(prompts, list) or not prompts:
-            raise ValueError(f"`prompt` must be a str or a non-empty list of str, got {prompt!r}.")
-        return [self.normalize_prompt(p) for p in prompts]
+        return [self.normalize_prompt(p) for p in check_prompt_argument("prompt", prompt)]
 
     def negative_prompt_list(self, negative_prompt: str | list[str] | None, batch_size: int) -> list[str]:
         """`negative_prompt` as `batch_size` normalised prompts; None is the empty prompt."""
-        if isinstance(negative_prompt, list):
-            negative_prompts = negative_prompt
+        if isinstance(negative_prompt, (list, tuple)):
+            negative_prompts = list(negative_prompt)
         else:
             negative_prompts = ["" if negative_prompt is None else negative_prompt] * batch_size
         if len(negative_prompts) != batch_size:
             raise ValueError(f"`negative_prompt` has {len(negative_prompts)} entries but there are {batch_size} prompts.")
-        return [self.normalize_prompt(p, allow_empty=True) for p in negative_prompts]
+        return [self.normalize_prompt(p, allow_empty=True, name="negative_prompt") for p in negative_prompts]
 
     def check_inputs(
         self,
@@ -201,15 +343,25 @@ class TextVideoPipeline(DiffusionPipeline):
         latents,
         output_type,
         callback_on_step_end_tensor_inputs,
+        eta=0.0,
+        generator=None,
+        callback_on_step_end=None,
     ) -> tuple[list[str] | None, list[str] | None]:
-        """Validate every argument before any work; return the normalised prompts and negative prompts
-        (None where embeddings stand in for them)."""
+        """Validate every argument before any work (the checks themselves are in `input_checks.py`);
+        return the normalised prompts and negative prompts (None where embeddings stand in for them).
+        Raises `TypeError` for a value of the wrong kind, `ValueError` for a wrong value."""
         if (prompt is None) == (prompt_embeds is None):
             raise ValueError("Give either `prompt` or `prompt_embeds`, not both and not neither.")
         if negative_prompt is not None and negative_prompt_embeds is not None:
             raise ValueError("Give either `negative_prompt` or `negative_prompt_embeds`, not both.")
         if self.transformer is None or self.scheduler is None:
             raise ValueError("This pipeline has no transformer or scheduler: it can only run `encode_prompt`.")
+        guidance_scale = check_number("guidance_scale", guidance_scale, minimum=0)
+        check_number("eta", eta, minimum=0, maximum=1)
+        num_inference_steps = check_count("num_inference_steps", num_inference_steps)
+        check_count("num_videos_per_prompt", num_videos_per_prompt)
+        check_scheduler(self.scheduler, self.transformer, num_inference_steps)
+        check_callback(callback_on_step_end)
         prompts = self.prompt_list(prompt) if prompt is not None else None
         if prompt_embeds is not None:
             check_embeddings("prompt_embeds", prompt_embeds, prompt_attention_mask)
@@ -219,18 +371,12 @@ class TextVideoPipeline(DiffusionPipeline):
             check_embeddings("negative_prompt_embeds", negative_prompt_embeds, negative_prompt_attention_mask, batch_size)
         elif negative_prompt is not None or guidance_scale > 1.0:
             negative_prompts = self.negative_prompt_list(negative_prompt, batch_size)
-        if not isinstance(num_inference_steps, int) or num_inference_steps < 1:
-            raise ValueError(f"`num_inference_steps` must be a positive int, got {num_inference_steps!r}.")
-        if not isinstance(num_videos_per_prompt, int) or num_videos_per_prompt < 1:
-            raise ValueError(f"`num_videos_per_prompt` must be a positive int, got {num_videos_per_prompt!r}.")
-        if guidance_scale < 0:
-            raise ValueError(f"`guidance_scale` must be >= 0, got {guidance_scale}.")
+        warn_unused_negative_prompt(negative_prompt, negative_prompt_embeds, guidance_scale)
         if output_type not in ("np", "pt", "pil", "latent"):
             raise ValueError(f"`output_type` must be 'np', 'pt', 'pil' or 'latent', got {output_type!r}.")
+        check_generator(generator, batch_size * num_videos_per_prompt)
         if latents is not None:
-            expected = self.latent_shape(batch_size * num_videos_per_prompt)
-            if tuple(latents.shape) != expected:
-                raise ValueError(f"`latents` must have shape {expected}, got {tuple(latents.shape)}.")
+            check_latents(latents, self.latent_shape(batch_size * num_videos_per_prompt))
         unknown_inputs = set(callback_on_step_end_tensor_inputs or []) - set(self._callback_tensor_inputs)
         if unknown_inputs:
             raise ValueError(
@@ -388,7 +534,7 @@ class TextVideoPipeline(DiffusionPipeline):
         prompts, negative_prompts = self.check_inputs(
             prompt, negative_prompt, prompt_embeds, prompt_attention_mask, negative_prompt_embeds,
             negative_prompt_attention_mask, num_inference_steps, guidance_scale, num_videos_per_prompt, latents,
-            output_type, callback_on_step_end_tensor_inputs,
+            output_type, callback_on_step_end_tensor_inputs, eta, generator, callback_on_step_end,
         )
         self._guidance_scale = guidance_scale
         self._interrupt = False
@@ -437,7 +583,10 @@ class TextVideoPipeline(DiffusionPipeline):
                         latents=latents, prompt_embeds=prompt_embeds, negative_prompt_embeds=negative_prompt_embeds
                     )
                     tensors = {name: available[name] for name in callback_on_step_end_tensor_inputs}
-                    replacements = callback_on_step_end(self, step_index, timestep, tensors) or {}
+                    replacements = check_callback_result(
+                        callback_on_step_end, callback_on_step_end(self, step_index, timestep, tensors), tensors,
+                        self._callback_tensor_inputs,
+                    )
                     latents = replacements.get("latents", latents)
                     prompt_embeds = replacements.get("prompt_embeds", prompt_embeds)
                     negative_prompt_embeds = replacements.get("negative_prompt_embeds", negative_prompt_embeds)
@@ -473,15 +622,19 @@ class TextVideoPipeline(DiffusionPipeline):
         """
         if kwargs.get("dtype") is None and kwargs.get("torch_dtype") is None:
             kwargs["dtype"] = torch.float32
-        folder = str(pretrained_model_name_or_path)
-        if not os.path.isdir(folder):
-            folder = snapshot_download(folder, **{name: kwargs[name] for name in HUB_DOWNLOAD_KEYWORDS if name in kwargs})
+        folder = local_or_downloaded_folder(pretrained_model_name_or_path, kwargs)
         if not os.path.isfile(os.path.join(folder, "model_index.json")):
             raise ValueError(f"{folder!r} is not a pipeline folder: it has no model_index.json.")
+        index = read_model_index(folder)
+        check_model_index(folder, index, given=set(kwargs))
         if kwargs.get("use_safetensors") is not False:
             for name in WEIGHTED_COMPONENTS:
                 if name not in kwargs:
                     check_weights_folder(os.path.join(folder, name))
+        for name in WEIGHTED_COMPONENTS:
+            model_class = None if name in kwargs else component_class(index.get(name))
+            if model_class is not None:
+                check_weights_match_config(model_class, os.path.join(folder, name), kwargs.get("variant"))
         pipe = super().from_pretrained(folder, **kwargs)
         pipe.register_to_config(_name_or_path=str(pretrained_model_name_or_path))
         return pipe
@@ -546,6 +699,8 @@ class TextVideoPipeline(DiffusionPipeline):
         """Copy the code of this pipeline and its transformer into `folder` and name it in the configs."""
         pipeline_file = inspect.getfile(type(self))
         shutil.copyfile(pipeline_file, os.path.join(folder, os.path.basename(pipeline_file)))
+        checks_file = inspect.getfile(check_number)  # input_checks.py, which the pipeline file imports
+        shutil.copyfile(checks_file, os.path.join(folder, os.path.basename(checks_file)))
         index = {"_class_name": [module_stem(pipeline_file), type(self).__name__]}
         transformer = self.transformer._orig_mod if is_compiled_module(self.transformer) else self.transformer
         if transformer is not None:
@@ -576,3 +731,39 @@ class TextVideoPipeline(DiffusionPipeline):
 
 def module_stem(path: str) -> str:
     return os.path.splitext(os.path.basename(path))[0]
+
+
+def local_or_downloaded_folder(name_or_path: str | os.PathLike, kwargs: dict) -> str:
+    """The local folder `name_or_path` names, or the Hub repo it names, downloaded whole; a missing
+    local path is a `FileNotFoundError` and a file a `ValueError`, never a Hub lookup."""
+    if not isinstance(name_or_path, (str, os.PathLike)):
+        raise TypeError(f"`pretrained_model_name_or_path` must be a folder or a Hub repo id, got {type(name_or_path).__name__}.")
+    folder = os.fspath(name_or_path)
+    if os.path.isdir(folder):
+        return folder
+    if os.path.exists(folder):
+        raise ValueError(f"{folder!r} is a file, not a model folder: pass the folder that holds model_index.json.")
+    # A Hub repo id is "name" or "owner/name"; anything else can only be a local path.
+    if os.path.isabs(folder) or folder.startswith((".", "~")) or folder.count("/") > 1 or os.sep in folder.replace("/", ""):
+        raise FileNotFoundError(f"No model folder at {folder!r}: that path does not exist.")
+    try:
+        return snapshot_download(folder, **{name: kwargs[name] for name in HUB_DOWNLOAD_KEYWORDS if name in kwargs})
+    except Exception as error:  # huggingface_hub's many errors: invalid id, not found, offline, no network
+        raise FileNotFoundError(
+            f"{folder!r} is neither a local model folder nor a model repo on the Hub that could be downloaded "
+            f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})."
+        ) from error
+
+
+def component_class(entry) -> type | None:
+    """The model class a `model_index.json` entry `[library, class]` names, where it can be known without
+    importing a folder's own code: a diffusers or transformers class, or the installed `TextVideoDiTModel`."""
+    if not entry or entry[0] is None:
+        return None
+    library, class_name = entry
+    if library in LIBRARIES:
+        return getattr(LIBRARIES[library], class_name)
+    transformer_class = installed_transformer_class()
+    if transformer_class is not None and transformer_class.__name__ == class_name:
+        return transformer_class
+    return None

@@ -11,11 +11,13 @@ import string
 from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, processors
 from transformers import PreTrainedTokenizerFast
 
-from ..data.prompts import VOCABULARY
+from ..data.prompts import MAX_PROMPT_LENGTH, VOCABULARY
 
 PAD_TOKEN, END_TOKEN, UNKNOWN_TOKEN = "[PAD]", "[END]", "[UNK]"
 SPECIAL_TOKENS = (PAD_TOKEN, END_TOKEN, UNKNOWN_TOKEN)
-MAX_TOKENS = 8  # 6 symbols and the end token, with one to spare
+# The longest prompt and the end token, with one position to spare (8 tokens): the pipeline reads the
+# prompt-length limit back from the saved tokenizer's length.
+MAX_TOKENS = MAX_PROMPT_LENGTH + 2
 
 
 def build_character_tokenizer() -> PreTrainedTokenizerFast:

@@ -185,7 +185,7 @@ BAD_INPUTS = {
     "non-ascii character": ({"prompt": "ſ"}, "unknown character"),
     "prompt too long": ({"prompt": "ABCDEFGH"}, "too long"),
     "empty prompt": ({"prompt": ""}, "empty"),
-    "empty prompt list": ({"prompt": []}, "non-empty list"),
+    "empty prompt list": ({"prompt": []}, "empty list"),
     "bad output type": ({"prompt": "HI", "output_type": "gif"}, "output_type"),
     "wrong latents shape": ({"prompt": "HI", "latents": torch.zeros(1, 1, 8, 32, 32)}, "latents"),
     "latents for the wrong batch": ({"prompt": ["HI", "YO"], "latents": torch.zeros(1, 1, 16, 32, 32)}, "latents"),

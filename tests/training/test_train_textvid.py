@@ -196,14 +196,14 @@ def test_latest_resume_skips_partial_and_unfinished_checkpoints(tmp_path, train_
     assert train_textvid.resolve_resume(args) == str(tmp_path / "checkpoint-10")
 
 
-def test_resume_starts_fresh_without_checkpoints_and_refuses_an_unfinished_one(tmp_path, train_textvid):
+def test_resume_starts_fresh_without_checkpoints_and_refuses_an_unfinished_one(tmp_path, train_textvid, capsys):
     (tmp_path / "checkpoint-4").mkdir()
     latest = train_textvid.parse_args(["--output_dir", str(tmp_path), "--resume_from_checkpoint", "latest"])
-    named = train_textvid.parse_args(["--resume_from_checkpoint", str(tmp_path / "checkpoint-4")])
 
     assert train_textvid.resolve_resume(latest) is None
-    with pytest.raises(SystemExit, match="not a complete checkpoint"):
-        train_textvid.resolve_resume(named)
+    with pytest.raises(SystemExit) as refused:  # by parse_args, before anything is built
+        train_textvid.parse_args(["--resume_from_checkpoint", str(tmp_path / "checkpoint-4")])
+    assert refused.value.code == 2 and "not a complete checkpoint" in capsys.readouterr().err
 
 
 @pytest.mark.slow
@@ -298,7 +298,7 @@ def test_resuming_from_the_last_good_checkpoint_repeats_the_failing_step(diverge
 
 
 @pytest.mark.slow
-def test_push_to_hub_uploads_the_pipeline_folder_without_checkpoints_or_the_token(tmp_path):
+def test_push_to_hub_uploads_the_pipeline_folder_and_samples_without_checkpoints_or_the_token(tmp_path):
     output_dir = tmp_path / "run"
     with FakeHub() as hub:
         env = training_env(HF_ENDPOINT=hub.endpoint, HF_HUB_OFFLINE=None, HF_HOME=str(tmp_path / "hf_home"),
@@ -314,7 +314,9 @@ def test_push_to_hub_uploads_the_pipeline_folder_without_checkpoints_or_the_toke
     assert {"model_index.json", "pipeline_textvid.py", "README.md", "transformer/modeling_textvid.py",
             str(TRANSFORMER_WEIGHTS), str(TEXT_ENCODER_WEIGHTS)} <= uploaded.keys()
     assert (output_dir / "checkpoint-1").is_dir()
-    assert not [path for path in uploaded if path.startswith(("checkpoint-", "logs/", "validation/", "train.lock"))]
+    assert not [path for path in uploaded if path.startswith(("checkpoint-", "logs/", "train.lock"))]
+    # The sample the card shows and the last validation's GIFs go up with the model.
+    assert {"sample.gif", *(f"validation/step-1/{prompt}.gif" for prompt in VALIDATION_PROMPTS)} <= uploaded.keys()
     for path, content in uploaded.items():
         assert content == (output_dir / path).read_bytes(), path
         assert b"hf_fake" not in content, path  # the model card's training command hides the token
@@ -331,3 +333,25 @@ def test_fp16_on_a_cpu_warns_that_the_run_stays_in_fp32(tmp_path, ema_run):
     assert "fp16 mixed precision on a CPU" in warnings[0] and "plain fp32" in warnings[0]
     assert run_settings(log)[0]["mixed_precision"] == "no"  # the start-of-run line states what runs
     assert "fp16 mixed precision on a CPU" not in ema_run[1]  # no warning where none is due
+
+
+def test_report_to_a_tracker_that_is_not_installed_stops_before_training(train_textvid, monkeypatch, capsys):
+    import diffusers_textvid.tracking as tracking
+
+    monkeypatch.setattr(tracking.importlib.util, "find_spec", lambda name: None)  # as if wandb were missing
+    with pytest.raises(SystemExit) as stopped:
+        train_textvid.parse_args(["--model_preset", "tiny", "--report_to", "wandb"])
+    assert stopped.value.code == 2
+    assert "needs wandb, which is not installed: pip install wandb" in capsys.readouterr().err
+
+
+def test_own_estimate_flags_reach_the_loss_and_a_bad_share_is_refused(tmp_path, train_textvid, capsys):
+    base = ["--output_dir", str(tmp_path / "run"), "--model_preset", "tiny"]
+    args = train_textvid.parse_args(base + ["--own_estimate_share", "0.5", "--own_estimate_band", "50", "250"])
+    inputs = train_textvid.build_training_model(args).own_estimate_inputs
+    assert (inputs.share, inputs.band, inputs.lookahead) == (0.5, (50, 250), (20, 200))
+    assert train_textvid.build_training_model(train_textvid.parse_args(base)).own_estimate_inputs is None
+    with pytest.raises(SystemExit) as exit:
+        train_textvid.parse_args(base + ["--own_estimate_share", "1.5"])
+    assert exit.value.code == 2
+    assert "--own_estimate_*: OwnEstimateInputs share must be in [0, 1], got 1.5" in capsys.readouterr().err

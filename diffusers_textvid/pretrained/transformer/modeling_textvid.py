@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from diffusers.configuration_utils import ConfigMixin, register_to_config
+from diffusers.loaders import PeftAdapterMixin
 from diffusers.schedulers import DDPMScheduler
 from diffusers.models.embeddings import TimestepEmbedding, Timesteps
 from diffusers.models.modeling_utils import ModelMixin
@@ -175,9 +176,12 @@ def clean_video_to_prediction(
 # ----------------------------------------------------------------------------------------------
 
 
-class TextVideoDiTModel(ModelMixin, ConfigMixin):
+class TextVideoDiTModel(ModelMixin, ConfigMixin, PeftAdapterMixin):
     """A video DiT: 3D patches, (frame, row, column) position embeddings, adaLN-Zero blocks with
     cross-attention to text.
+
+    LoRA comes from Diffusers' `PeftAdapterMixin` (needs `peft`): `add_adapter(LoraConfig(...))`,
+    `save_lora_adapter`, `load_lora_adapter`, `set_adapters`, `fuse_lora` and `unfuse_lora`.
 
     Args:
         in_channels (`int`, defaults to 1): channels of the video.
