@@ -9,13 +9,14 @@ import pytest
 
 import diffusers_textvid
 from diffusers_textvid import TextVideoDiTModel, TextVideoPipeline
-from diffusers_textvid.pipelines import input_checks
+from diffusers_textvid.pipelines import input_checks, lora_loading
 
 PRETRAINED = Path(diffusers_textvid.DEFAULT_MODEL_DIR)
 # Where `save_pretrained` puts each source file (see `TextVideoPipeline.make_folder_self_contained`).
 COPIES = {
     "pipeline_textvid.py": inspect.getfile(TextVideoPipeline),
     "input_checks.py": inspect.getfile(input_checks),
+    "lora_loading.py": inspect.getfile(lora_loading),
     "transformer/modeling_textvid.py": inspect.getfile(TextVideoDiTModel),
 }
 

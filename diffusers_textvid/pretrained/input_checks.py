@@ -23,6 +23,9 @@ PREDICTION_TYPES = ("epsilon", "v_prediction", "sample")
 # The scheduler settings the transformer records: what it was trained to predict, and on which schedule.
 SCHEDULE_KEYS = ("prediction_type", "num_train_timesteps", "beta_start", "beta_end", "beta_schedule")
 PIPELINE_COMPONENTS = ("tokenizer", "text_encoder", "transformer", "scheduler")
+WEIGHT_SUFFIX = ".safetensors"  # the only weights format the loaders read
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
+HUB_DOWNLOAD_KEYWORDS = ("revision", "cache_dir", "force_download", "local_files_only", "token")
 LIBRARIES = {"diffusers": diffusers, "transformers": transformers}
 
 
