@@ -18,7 +18,7 @@ from diffusers_textvid import build_pipeline
 from diffusers_textvid.data.dataset import ScrollingTextDataset
 from diffusers_textvid.diffusion_loss import diffusion_loss
 from diffusers_textvid.evaluation import evaluate_pipeline, evaluation_prompt_sets
-from diffusers_textvid.schedulers import SCHEDULERS
+from diffusers_textvid.schedulers import SCHEDULERS, build_sampling_pipeline
 
 TRAIN_SCRIPT = Path(__file__).resolve().parent.parent / "training" / "train_textvid.py"
 RECIPES = {
@@ -35,9 +35,8 @@ def load_training_module():
     return module
 
 
-def score(pipe, prompts: list[str], training) -> dict:
-    sampler = training.build_sampling_pipeline(pipe, SCHEDULERS["ddim"])
-    sampler.set_progress_bar_config(disable=True)
+def score(pipe, prompts: list[str]) -> dict:
+    sampler = build_sampling_pipeline(pipe, SCHEDULERS["ddim"])
     pipe.transformer.eval()
     result = evaluate_pipeline(sampler, prompts, num_inference_steps=25, seed=0, batch_size=32)
     pipe.transformer.train()
@@ -68,7 +67,7 @@ def train_for(recipe: tuple, minutes: float, eval_every: float, prompts: list[st
         step += 1
         cpu_seconds += time.process_time() - started
         if cpu_seconds >= next_mark * 60:
-            result = score(pipe, prompts, training)
+            result = score(pipe, prompts)
             marks.append((cpu_seconds / 60, step, result["char_accuracy"], result["psnr_db"]))
             print(f"  {cpu_seconds / 60:5.2f} CPU-min, step {step}: char {100 * result['char_accuracy']:.1f}% "
                   f"PSNR {result['psnr_db']:.1f} dB", flush=True)

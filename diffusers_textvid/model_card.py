@@ -33,12 +33,11 @@ def write_sample_gif(pipe, model_dir: str, prompt: str = SAMPLE_PROMPT, num_infe
                      seed: int = 0) -> str:
     """Sample `prompt` with DDIM (seeded) and write it as `model_dir/sample.gif`, the video the card shows."""
     import torch
-    from diffusers import DDIMScheduler
     from diffusers.utils import export_to_gif
 
-    sampler = type(pipe)(tokenizer=pipe.tokenizer, text_encoder=pipe.text_encoder, transformer=pipe.transformer,
-                         scheduler=DDIMScheduler.from_config(pipe.scheduler.config))
-    sampler.set_progress_bar_config(disable=True)
+    from .schedulers import SCHEDULERS, build_sampling_pipeline
+
+    sampler = build_sampling_pipeline(pipe, SCHEDULERS["ddim"])
     frames = sampler(prompt, num_inference_steps=num_inference_steps, generator=torch.Generator().manual_seed(seed),
                      output_type="pil").frames[0]
     path = os.path.join(model_dir, SAMPLE_FILE)

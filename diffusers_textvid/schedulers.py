@@ -63,3 +63,15 @@ def swap_scheduler(pipe, name: str, num_inference_steps: int | None = None) -> S
         )
     pipe.scheduler = scheduler_class.from_config(pipe.scheduler.config)
     return pipe.scheduler
+
+
+def build_sampling_pipeline(pipe, scheduler_class: type[SchedulerMixin]):
+    """A copy of `pipe` that shares its models but samples with its own `scheduler_class` (built from
+    `pipe`'s scheduler config), its progress bar off: for validation, samples and evaluation during and
+    after training, leaving `pipe.scheduler` as it is."""
+    sampler = type(pipe)(
+        tokenizer=pipe.tokenizer, text_encoder=pipe.text_encoder, transformer=pipe.transformer,
+        scheduler=scheduler_class.from_config(pipe.scheduler.config),
+    )
+    sampler.set_progress_bar_config(disable=True)
+    return sampler

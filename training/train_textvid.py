@@ -49,6 +49,7 @@ from diffusers_textvid.data.splits import HoldOuts, validation_prompts
 from diffusers_textvid.diffusion_loss import LOSS_WEIGHTINGS, OwnEstimateInputs, diffusion_loss
 from diffusers_textvid.model_card import SUMMARY_FILE, write_model_card, write_sample_gif
 from diffusers_textvid.presets import PRESETS
+from diffusers_textvid.schedulers import SCHEDULERS, build_sampling_pipeline
 from diffusers_textvid.tracking import check_report_to, log_validation_videos
 
 try:
@@ -674,9 +675,7 @@ def validation_loss(accelerator, model: TrainingModel, prompts: list[str], seed:
 def render_validation_videos(accelerator, pipe, args, global_step: int):
     """Sample the validation prompts with DDIM, write GIFs, and log them as videos (TensorBoard, W&B) and as
     one frame grid (TensorBoard)."""
-    from diffusers import DDIMScheduler
-
-    sampler = build_sampling_pipeline(pipe, DDIMScheduler)
+    sampler = build_sampling_pipeline(pipe, SCHEDULERS["ddim"])
     generator = torch.Generator().manual_seed(args.seed)
     with accelerator.autocast():
         videos = sampler(
@@ -693,14 +692,6 @@ def render_validation_videos(accelerator, pipe, args, global_step: int):
     for tracker in accelerator.trackers:
         if tracker.name == "tensorboard":
             tracker.writer.add_image("validation/frames", grid[None], global_step, dataformats="CHW")
-
-
-def build_sampling_pipeline(pipe, scheduler_class):
-    """A copy of `pipe` sharing its models but with its own scheduler instance for sampling."""
-    return type(pipe)(
-        tokenizer=pipe.tokenizer, text_encoder=pipe.text_encoder, transformer=pipe.transformer,
-        scheduler=scheduler_class.from_config(pipe.scheduler.config),
-    )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -866,12 +857,17 @@ def train(args, accelerator: Accelerator):
             publish(args)
 
 
+def public_training_command(script: str) -> str:
+    """The command that launched `script`, with any Hub token hidden: the summary and the card are public."""
+    words = [re.sub(r"^--hub_token=.*", "--hub_token=***", word) for word in sys.argv[1:]]
+    words = ["***" if previous == "--hub_token" else word for previous, word in zip([""] + words, words)]
+    return f"accelerate launch training/{script} " + " ".join(words)
+
+
 def write_training_summary(args, global_step: int, num_processes: int):
     """Record what the model card needs (`training_summary.json`), then write the card."""
-    words = [re.sub(r"^--hub_token=.*", "--hub_token=***", word) for word in sys.argv[1:]]  # the card is public
-    words = ["***" if previous == "--hub_token" else word for previous, word in zip([""] + words, words)]
     summary = {
-        "training_command": "accelerate launch training/train_textvid.py " + " ".join(words),
+        "training_command": public_training_command("train_textvid.py"),
         "model_preset": args.model_preset,
         "prediction_type": args.prediction_type or PRESETS[args.model_preset]["prediction_type"],
         "train_steps": global_step,

@@ -29,9 +29,7 @@ import torch
 from accelerate import Accelerator
 from accelerate.logging import get_logger
 from accelerate.utils import ProjectConfiguration, set_seed
-from diffusers import DDIMScheduler
 from diffusers.optimization import get_scheduler
-from diffusers.utils import export_to_gif
 from tqdm.auto import tqdm
 
 from diffusers_textvid import DEFAULT_MODEL_DIR, TextVideoPipeline
@@ -40,10 +38,14 @@ from diffusers_textvid.data.variations import VARIATIONS, check_variation
 from diffusers_textvid.diffusion_loss import LOSS_WEIGHTINGS
 from diffusers_textvid.evaluation import evaluate_pipeline, evaluation_prompt_sets
 from diffusers_textvid.model_card import LORA_SUMMARY_FILE, write_lora_model_card
-from diffusers_textvid.tracking import check_report_to, log_validation_videos
+from diffusers_textvid.pipelines.lora_loading import LORA_WEIGHT_NAME
+from diffusers_textvid.schedulers import SCHEDULERS, build_sampling_pipeline
+from diffusers_textvid.tracking import check_report_to
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from train_textvid import TrainingModel, drop_prompts, step_generator  # noqa: E402  (the full training script)
+from train_textvid import (  # noqa: E402  (the full training script)
+    TrainingModel, drop_prompts, public_training_command, render_validation_videos, step_generator,
+)
 
 logger = get_logger(__name__)
 
@@ -140,27 +142,6 @@ def lora_parameters(model: torch.nn.Module) -> list[torch.nn.Parameter]:
     return [parameter for parameter in model.parameters() if parameter.requires_grad]
 
 
-def sampling_pipeline(pipe: TextVideoPipeline) -> TextVideoPipeline:
-    """`pipe`'s models with a DDIM scheduler of its own, for validation and evaluation."""
-    sampler = TextVideoPipeline(tokenizer=pipe.tokenizer, text_encoder=pipe.text_encoder, transformer=pipe.transformer,
-                                scheduler=DDIMScheduler.from_config(pipe.scheduler.config))
-    sampler.set_progress_bar_config(disable=True)
-    return sampler
-
-
-@torch.no_grad()
-def validate(accelerator, pipe, args, step: int):
-    """Sample the validation prompts; write GIFs to `output_dir/validation/step-{step}` and log the videos."""
-    sampler = sampling_pipeline(pipe)
-    videos = sampler(args.validation_prompts, num_inference_steps=args.validation_inference_steps,
-                     generator=torch.Generator().manual_seed(args.seed), output_type="np").frames  # (B, F, H, W, 1)
-    folder = os.path.join(args.output_dir, "validation", f"step-{step}")
-    os.makedirs(folder, exist_ok=True)
-    for prompt, video in zip(args.validation_prompts, videos):
-        export_to_gif(sampler.video_processor.numpy_to_pil(video), os.path.join(folder, f"{prompt}.gif"))
-    log_validation_videos(accelerator, args.validation_prompts, videos, step)
-
-
 # ----------------------------------------------------------------------------------------------
 # Main
 # ----------------------------------------------------------------------------------------------
@@ -215,14 +196,14 @@ def main(argv=None):
             progress.set_postfix(**{k: f"{v:.4g}" for k, v in logs.items()})
             accelerator.log(logs, step=step)
         if accelerator.is_main_process and (step % args.validation_steps == 0 or step == args.max_train_steps):
-            validate(accelerator, accelerator.unwrap_model(model).eval().pipeline(), args, step)
+            render_validation_videos(accelerator, accelerator.unwrap_model(model).eval().pipeline(), args, step)
             model.train()
 
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         pipe = accelerator.unwrap_model(model).eval().pipeline()
         summary = {
-            "training_command": "accelerate launch training/train_textvid_lora.py " + " ".join(public_words(sys.argv[1:])),
+            "training_command": public_training_command("train_textvid_lora.py"),
             "base_model": args.pretrained_model_name_or_path,
             "look": args.look,
             "rank": args.rank,
@@ -254,26 +235,18 @@ def save_adapter(pipe: TextVideoPipeline, output_dir: str) -> int:
         output_dir, transformer_lora_layers=get_peft_model_state_dict(pipe.transformer),
         transformer_lora_adapter_metadata=pipe.transformer.peft_config["default"].to_dict(),
     )
-    return os.path.getsize(os.path.join(output_dir, "pytorch_lora_weights.safetensors"))
+    return os.path.getsize(os.path.join(output_dir, LORA_WEIGHT_NAME))
 
 
 @torch.no_grad()
 def evaluate_look(pipe: TextVideoPipeline, args) -> dict:
     """Score the adapted model on validation prompts: the new look's share and the symbols right under it."""
     prompts = evaluation_prompt_sets(args.num_eval_prompts, args.seed)["validation"]
-    result = evaluate_pipeline(sampling_pipeline(pipe), prompts, args.validation_inference_steps, seed=args.seed,
+    result = evaluate_pipeline(build_sampling_pipeline(pipe, SCHEDULERS["ddim"]), prompts, args.validation_inference_steps, seed=args.seed,
                                variation=args.look)
     return {"scheduler": "ddim", "steps": args.validation_inference_steps, "num_prompts": result["num_prompts"],
             "look_accuracy": result["look_accuracy"], "char_accuracy": result["char_accuracy"],
             "prompt_accuracy": result["prompt_accuracy"], "psnr_db": result["psnr_db"]}
-
-
-def public_words(words: list[str]) -> list[str]:
-    """The command line with any Hub token hidden: the summary and the card are public."""
-    hidden = []
-    for previous, word in zip([""] + words, words):
-        hidden.append("***" if previous == "--hub_token" else "--hub_token=***" if word.startswith("--hub_token=") else word)
-    return hidden
 
 
 def publish(args):

@@ -250,11 +250,27 @@ def check_model_index(folder: str, index: dict, given: set[str]):
             )
 
 
+def check_weights_folder(folder: str):
+    """Raise `ValueError` unless `folder` holds safetensors weights (pickle files are refused by name)."""
+    if not os.path.isdir(folder):
+        raise ValueError(f"Model folder {folder!r} does not exist.")
+    names = os.listdir(folder)
+    if any(name.endswith(WEIGHT_SUFFIX) for name in names):
+        return
+    pickles = [name for name in names if name.endswith(PICKLE_SUFFIXES)]
+    if pickles:
+        raise ValueError(
+            f"{folder!r} holds pickle weights ({', '.join(sorted(pickles))}); only safetensors weights are loaded. "
+            "Convert them with safetensors and save again."
+        )
+    raise ValueError(f"{folder!r} holds no weights: expected a *{WEIGHT_SUFFIX} file.")
+
+
 def weight_files(folder: str, variant: str | None) -> list[str]:
     """The safetensors files `from_pretrained` reads in `folder`: those of `variant` (name.variant.safetensors,
     also sharded), or those without a variant."""
-    names = sorted(name for name in os.listdir(folder) if name.endswith(".safetensors"))
-    stems = {name: name[: -len(".safetensors")].split("-0")[0] for name in names}
+    names = sorted(name for name in os.listdir(folder) if name.endswith(WEIGHT_SUFFIX))
+    stems = {name: name[: -len(WEIGHT_SUFFIX)].split("-0")[0] for name in names}
     if variant:
         return [os.path.join(folder, name) for name in names if stems[name].endswith("." + variant)]
     return [os.path.join(folder, name) for name in names if "." not in stems[name]]

@@ -25,8 +25,6 @@ from transformers import CLIPTextModel, PreTrainedTokenizerBase
 
 from .input_checks import (
     HUB_DOWNLOAD_KEYWORDS,
-    PICKLE_SUFFIXES,
-    WEIGHT_SUFFIX,
     LIBRARIES,
     check_callback,
     check_callback_result,
@@ -37,6 +35,7 @@ from .input_checks import (
     check_number,
     check_prompt_argument,
     check_scheduler,
+    check_weights_folder,
     check_weights_match_config,
     read_model_index,
     warn_unused_negative_prompt,
@@ -66,22 +65,6 @@ class TextVideoPipelineOutput(BaseOutput):
     or a list (one per video) of lists of PIL frames for "pil"."""
 
     frames: np.ndarray | torch.Tensor | list
-
-
-def check_weights_folder(folder: str):
-    """Raise `ValueError` unless `folder` holds safetensors weights (pickle files are refused by name)."""
-    if not os.path.isdir(folder):
-        raise ValueError(f"Model folder {folder!r} does not exist.")
-    names = os.listdir(folder)
-    if any(name.endswith(WEIGHT_SUFFIX) for name in names):
-        return
-    pickles = [name for name in names if name.endswith(PICKLE_SUFFIXES)]
-    if pickles:
-        raise ValueError(
-            f"{folder!r} holds pickle weights ({', '.join(sorted(pickles))}); only safetensors weights are loaded. "
-            "Convert them with safetensors and save again."
-        )
-    raise ValueError(f"{folder!r} holds no weights: expected a *{WEIGHT_SUFFIX} file.")
 
 
 def check_embeddings(name: str, embeddings: torch.Tensor, mask: torch.Tensor | None, batch_size: int | None = None):

@@ -355,3 +355,10 @@ def test_own_estimate_flags_reach_the_loss_and_a_bad_share_is_refused(tmp_path, 
         train_textvid.parse_args(base + ["--own_estimate_share", "1.5"])
     assert exit.value.code == 2
     assert "--own_estimate_*: OwnEstimateInputs share must be in [0, 1], got 1.5" in capsys.readouterr().err
+
+
+def test_the_public_training_command_hides_the_hub_token_in_both_spellings(train_textvid, monkeypatch):
+    monkeypatch.setattr("sys.argv", ["train_textvid.py", "--hub_token", "hf_secret", "--hub_token=hf_other", "--seed", "1"])
+    command = train_textvid.public_training_command("train_textvid.py")
+    assert command == "accelerate launch training/train_textvid.py --hub_token *** --hub_token=*** --seed 1"
+    assert "hf_" not in command
