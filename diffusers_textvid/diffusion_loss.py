@@ -98,7 +98,7 @@ class OwnEstimateInputs:
 
 def own_estimate_sources(
     transformer, scheduler, clean: torch.Tensor, timesteps: torch.Tensor, text: torch.Tensor, text_mask: torch.Tensor,
-    generator: torch.Generator, inputs: OwnEstimateInputs,
+    generator: torch.Generator, inputs: OwnEstimateInputs, variation_ids: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """`(sources (B, C, F, H, W), timesteps (B,))`: the videos to noise into x_t and the timesteps to use.
 
@@ -120,7 +120,8 @@ def own_estimate_sources(
         return clean, timesteps
     with torch.no_grad():
         earlier_noisy = scheduler.add_noise(clean[rows], earlier_noise[rows], earlier[rows])
-        output = transformer(earlier_noisy, earlier[rows], text[rows].detach(), text_mask[rows]).sample
+        looks = None if variation_ids is None else variation_ids[rows]
+        output = transformer(earlier_noisy, earlier[rows], text[rows].detach(), text_mask[rows], variation_ids=looks).sample
         estimate = prediction_to_clean_video(scheduler, output.float(), earlier_noisy.float(), earlier[rows])
     sources = clean.clone()
     sources[rows] = estimate.to(clean.dtype)
@@ -130,10 +131,12 @@ def own_estimate_sources(
 def diffusion_loss(
     transformer, text_encoder, tokenizer, scheduler, prompts: list[str], clean: torch.Tensor,
     generator: torch.Generator, snr_gamma: float | None = None, weighting: str = "min_snr",
-    own_estimate_inputs: OwnEstimateInputs | None = None,
+    own_estimate_inputs: OwnEstimateInputs | None = None, variation_ids: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Noise `clean` `(B, 1, F, H, W)` at random timesteps and return the weighted MSE to the target.
 
+    `variation_ids` `(B, K)` are the look ids of a model trained with looks (see
+    `TextVideoDiTModel.encode_variations`), None for one without.
     With `own_estimate_inputs`, part of the batch is noised from the model's own estimate (see
     `OwnEstimateInputs`); the target always leads back to `clean`.
     All randomness comes from `generator` (a CPU generator), so a step is a pure function of its inputs.
@@ -147,14 +150,15 @@ def diffusion_loss(
     sources = clean
     if own_estimate_inputs is not None:
         sources, timesteps = own_estimate_sources(
-            transformer, scheduler, clean, timesteps, text, tokens.attention_mask, generator, own_estimate_inputs
+            transformer, scheduler, clean, timesteps, text, tokens.attention_mask, generator, own_estimate_inputs,
+            variation_ids,
         )
     noisy = scheduler.add_noise(sources, noise, timesteps)
     if sources is not clean:
         # The noise that makes x_t out of the true video: the target then asks for the true video.
         alphas_cumprod = scheduler.alphas_cumprod.to(clean.device)[timesteps][:, None, None, None, None]
         noise = (noisy - alphas_cumprod.sqrt() * clean) / (1 - alphas_cumprod).sqrt()
-    prediction = transformer(noisy, timesteps, text, tokens.attention_mask).sample
+    prediction = transformer(noisy, timesteps, text, tokens.attention_mask, variation_ids=variation_ids).sample
     target = training_target(scheduler, clean, noise, timesteps)
     per_sample = torch.mean((prediction.float() - target.float()) ** 2, dim=(1, 2, 3, 4))  # (B,)
     weights = loss_weights(scheduler, timesteps, snr_gamma, weighting).to(per_sample.device)

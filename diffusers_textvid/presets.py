@@ -9,6 +9,7 @@
 
 from diffusers import DDPMScheduler
 
+from .data.variations import VARIATIONS
 from .models import TextVideoDiTModel
 from .pipelines import TextVideoPipeline
 from .pipelines.input_checks import SCHEDULE_KEYS
@@ -59,16 +60,18 @@ def build_scheduler(prediction_type: str = "epsilon") -> DDPMScheduler:
     )
 
 
-def build_pipeline(preset: str = "tiny", prediction_type: str | None = None) -> TextVideoPipeline:
-    """An untrained `TextVideoPipeline` of the named size (see `PRESETS`)."""
+def build_pipeline(preset: str = "tiny", prediction_type: str | None = None, variations: bool = False) -> TextVideoPipeline:
+    """An untrained `TextVideoPipeline` of the named size (see `PRESETS`); with `variations`, its
+    transformer is conditioned on every factor of `diffusers_textvid.data.VARIATIONS`."""
     if preset not in PRESETS:
         raise ValueError(f"Unknown preset {preset!r}; choose one of {sorted(PRESETS)}.")
     sizes = PRESETS[preset]
     scheduler = build_scheduler(prediction_type or sizes["prediction_type"])
     schedule = {key: scheduler.config[key] for key in SCHEDULE_KEYS}
+    looks = {factor: list(values) for factor, values in VARIATIONS.items()} if variations else None
     return TextVideoPipeline(
         tokenizer=build_character_tokenizer(),
         text_encoder=build_text_encoder(**sizes["text_encoder"]),
-        transformer=TextVideoDiTModel(**sizes["transformer"], **schedule),
+        transformer=TextVideoDiTModel(**sizes["transformer"], **schedule, variations=looks),
         scheduler=scheduler,
     )

@@ -70,7 +70,7 @@ class PerfectModel(torch.nn.Module):
         super().__init__()
         self.scheduler, self.clean = scheduler, clean
 
-    def forward(self, noisy, timesteps, text, mask):
+    def forward(self, noisy, timesteps, text, mask, variation_ids=None):
         alphas_cumprod = self.scheduler.alphas_cumprod[timesteps][:, None, None, None, None]
         noise = (noisy - alphas_cumprod.sqrt() * self.clean) / (1 - alphas_cumprod).sqrt()
         return type("Output", (), {"sample": training_target(self.scheduler, self.clean, noise, timesteps)})
@@ -95,7 +95,7 @@ class PerfectWhenTrainedModel(PerfectModel):
         super().__init__(scheduler, clean)
         self.calls = []
 
-    def forward(self, noisy, timesteps, text, mask):
+    def forward(self, noisy, timesteps, text, mask, variation_ids=None):
         self.calls.append((torch.is_grad_enabled(), timesteps.clone(), noisy.clone()))
         if torch.is_grad_enabled():
             return super().forward(noisy, timesteps, text, mask)

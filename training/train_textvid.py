@@ -43,8 +43,9 @@ from tqdm.auto import tqdm
 
 from diffusers_textvid import build_pipeline, build_scheduler
 from diffusers_textvid.data.prompts import normalize_prompt
-from diffusers_textvid.data.dataset import ScrollingTextDataset, video_to_model_space
+from diffusers_textvid.data.dataset import RandomLookDataset, ScrollingTextDataset, video_to_model_space
 from diffusers_textvid.data.render import render_text_video
+from diffusers_textvid.data.variations import DEFAULT_VARIATION, VARIATIONS
 from diffusers_textvid.data.splits import HoldOuts, validation_prompts
 from diffusers_textvid.diffusion_loss import LOSS_WEIGHTINGS, OwnEstimateInputs, diffusion_loss
 from diffusers_textvid.model_card import SUMMARY_FILE, write_model_card, write_sample_gif
@@ -78,6 +79,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     model.add_argument("--prediction_type", default=None, choices=["epsilon", "v_prediction", "sample"],
                        help="Training target; defaults to the preset's. Written into the scheduler config.")
     model.add_argument("--gradient_checkpointing", action="store_true")
+    model.add_argument("--variations", action="store_true",
+                       help="Train on random looks (every combination of diffusers_textvid.data.VARIATIONS, drawn "
+                            "uniformly) with the transformer conditioned on them: the pipeline's `variation=`.")
 
     train = parser.add_argument_group("training")
     train.add_argument("--output_dir", default="textvid-model")
@@ -109,6 +113,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                        help="How many steps earlier (noisier) the model makes the estimate that is noised again.")
     train.add_argument("--prompt_dropout", type=float, default=0.1,
                        help="Share of prompts replaced by the empty prompt, for classifier-free guidance.")
+    train.add_argument("--variation_dropout", type=float, default=0.5,
+                       help="With --variations: chance that each factor of a video's look is left out of the "
+                            "conditioning, which teaches the model to sample the factors it is not given.")
     train.add_argument("--use_ema", action="store_true")
     train.add_argument("--ema_decay", type=float, default=0.999)
     train.add_argument("--no_hold_outs", action="store_true",
@@ -186,6 +193,8 @@ def validate_args(args: argparse.Namespace):
     if not 0.0 <= args.prompt_dropout < 1.0:  # (also false for NaN)
         raise ValueError(f"--prompt_dropout must be a share in [0, 1), got {args.prompt_dropout}: at 1 every prompt "
                          "is dropped and the model never sees the text.")
+    if not 0.0 <= args.variation_dropout <= 1.0:
+        raise ValueError(f"--variation_dropout must be a share in [0, 1], got {args.variation_dropout}.")
     try:
         own_estimate_inputs(args)
     except ValueError as error:
@@ -580,6 +589,17 @@ def drop_prompts(prompts: list[str], share: float, generator: torch.Generator) -
     return [p if k else "" for p, k in zip(prompts, keep.tolist())]
 
 
+def drop_factors(looks: torch.Tensor, share: float, generator: torch.Generator) -> list[dict]:
+    """The looks `(B, K)` (value indices in `VARIATIONS` order, see `RandomLookDataset`) as one dict of
+    factor -> value per video, each factor left out (for the model to sample) with chance `share`."""
+    keep = torch.rand(looks.shape, generator=generator) >= share
+    factors = list(VARIATIONS.items())
+    return [
+        {factor: values[index] for (factor, values), index, kept in zip(factors, row, kept_row) if kept}
+        for row, kept_row in zip(looks.tolist(), keep.tolist())
+    ]
+
+
 
 # ----------------------------------------------------------------------------------------------
 # The trained module
@@ -605,12 +625,19 @@ class TrainingModel(torch.nn.Module):
         self.snr_gamma, self.loss_weighting = snr_gamma, loss_weighting
         self.own_estimate_inputs = own_estimate_inputs
 
-    def forward(self, prompts: list[str], clean: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        """The diffusion loss of the `clean` videos `(B, 1, F, H, W)` of `prompts`: a scalar."""
+    def forward(self, prompts: list[str], clean: torch.Tensor, generator: torch.Generator,
+                variations: list[dict] | None = None) -> torch.Tensor:
+        """The diffusion loss of the `clean` videos `(B, 1, F, H, W)` of `prompts` in the looks
+        `variations` (one dict per video; None for a model without looks): a scalar."""
+        variation_ids = None if variations is None else self.transformer.encode_variations(variations)
         return diffusion_loss(
             self.transformer, self.text_encoder, self.tokenizer, self.scheduler, prompts, clean, generator,
-            self.snr_gamma, self.loss_weighting, self.own_estimate_inputs,
+            self.snr_gamma, self.loss_weighting, self.own_estimate_inputs, variation_ids,
         )
+
+    def has_looks(self) -> bool:
+        """Whether the transformer is conditioned on looks (`--variations`)."""
+        return bool(self.transformer.config.get("variations"))
 
     def pipeline(self):
         """The pipeline of these networks, as it is saved."""
@@ -667,8 +694,10 @@ def validation_loss(accelerator, model: TrainingModel, prompts: list[str], seed:
     """Mean loss on held-out validation prompts with fixed noise: comparable across steps."""
     clean = torch.stack([video_to_model_space(render_text_video(p)) for p in prompts]).to(accelerator.device)
     generator = torch.Generator().manual_seed(seed)
+    # The original look, asked for in full where the model knows looks.
+    looks = [DEFAULT_VARIATION] * len(prompts) if model.has_looks() else None
     with accelerator.autocast():
-        return float(model(prompts, clean, generator))
+        return float(model(prompts, clean, generator, looks))
 
 
 @torch.no_grad()
@@ -732,7 +761,7 @@ def main(argv=None):
 
 def build_training_model(args) -> TrainingModel:
     """The untrained networks of `--model_preset` (and `--model_config`), in training mode."""
-    pipe = build_pipeline(args.model_preset, prediction_type=args.prediction_type)
+    pipe = build_pipeline(args.model_preset, prediction_type=args.prediction_type, variations=args.variations)
     if args.model_config:
         from diffusers_textvid import TextVideoDiTModel
 
@@ -776,7 +805,7 @@ def train(args, accelerator: Accelerator):
 
     # Each process reads its own stream; resuming starts it where the interrupted run stopped.
     samples_per_step = args.train_batch_size * args.gradient_accumulation_steps
-    dataset = ScrollingTextDataset(
+    dataset = (RandomLookDataset if args.variations else ScrollingTextDataset)(
         seed=args.seed, process_index=accelerator.process_index, start_index=global_step * samples_per_step,
         hold_outs=HoldOuts(False, False) if args.no_hold_outs else HoldOuts(),
     )
@@ -798,14 +827,15 @@ def train(args, accelerator: Accelerator):
     while global_step < args.max_train_steps:
         generator = step_generator(args.seed, accelerator.process_index, global_step)
         for micro_step in range(args.gradient_accumulation_steps):
-            prompts, clean = next(batches)
+            prompts, clean, *looks = next(batches)
             if global_step == start_step and micro_step == 0:  # shows that every process reads its own stream
                 logger.info(f"first batch: {list(prompts)}", main_process_only=False)
             prompts = drop_prompts(list(prompts), args.prompt_dropout, generator)
+            variations = drop_factors(looks[0], args.variation_dropout, generator) if looks else None
             clean = clean.to(accelerator.device)
             with accelerator.accumulate(model):
                 with accelerator.autocast():
-                    loss = model(prompts, clean, generator)
+                    loss = model(prompts, clean, generator, variations)
                 losses = accelerator.gather(loss.detach()[None])
                 if not torch.isfinite(losses).all():
                     # checkpoint-{global_step} holds the weights that gave this loss: the good one is older.

@@ -1,11 +1,11 @@
-"""An endless stream of (prompt, video) training pairs, rendered on the fly."""
+"""Endless streams of training items rendered on the fly: (prompt, video), or (prompt, video, look) in random looks."""
 
 import numpy as np
 import torch
 
 from .render import render_text_video
 from .splits import HoldOuts, sample_training_prompt
-from .variations import check_variation
+from .variations import VARIATIONS, check_variation
 
 
 def video_to_model_space(video: np.ndarray) -> torch.Tensor:
@@ -36,11 +36,36 @@ class ScrollingTextDataset(torch.utils.data.IterableDataset):
         rng = np.random.default_rng((self.seed, self.process_index, worker_id, index))
         return sample_training_prompt(rng, self.hold_outs)
 
+    def item(self, index: int, worker_id: int) -> tuple:
+        """Item `index` of worker `worker_id`'s stream: `(prompt, video)`."""
+        prompt = self.prompt_at(index, worker_id)
+        return prompt, video_to_model_space(render_text_video(prompt, **self.variation))
+
     def __iter__(self):
         worker = torch.utils.data.get_worker_info()
         worker_id, num_workers = (worker.id, worker.num_workers) if worker is not None else (0, 1)
         index = self.start_index + worker_id
         while True:
-            prompt = self.prompt_at(index, worker_id)
-            yield prompt, video_to_model_space(render_text_video(prompt, **self.variation))
+            yield self.item(index, worker_id)
             index += num_workers
+
+
+class RandomLookDataset(ScrollingTextDataset):
+    """Yields `(prompt, video, look)` forever: the prompts of `ScrollingTextDataset`, each in a look drawn
+    uniformly from every combination of `VARIATIONS`. `look` is long `(K,)`, the index of each factor's
+    value in `VARIATIONS` order, so a DataLoader batches it into `(B, K)`."""
+
+    def __init__(self, seed: int = 0, process_index: int = 0, start_index: int = 0, hold_outs: HoldOuts = HoldOuts()):
+        super().__init__(seed, process_index, start_index, hold_outs)
+
+    def look_at(self, index: int, worker_id: int = 0) -> list[int]:
+        """The value index of each factor for item `index`: its own random stream, so the prompts are
+        those of `ScrollingTextDataset` with the same arguments."""
+        rng = np.random.default_rng((self.seed, self.process_index, worker_id, index, 1))
+        return [int(rng.integers(len(values))) for values in VARIATIONS.values()]
+
+    def item(self, index: int, worker_id: int) -> tuple:
+        prompt = self.prompt_at(index, worker_id)
+        look = self.look_at(index, worker_id)
+        factors = {factor: values[i] for (factor, values), i in zip(VARIATIONS.items(), look)}
+        return prompt, video_to_model_space(render_text_video(prompt, **factors)), torch.tensor(look)

@@ -211,9 +211,11 @@ class TextVideoPipeline(DiffusionPipeline, TextVideoLoraLoaderMixin):
         eta=0.0,
         generator=None,
         callback_on_step_end=None,
-    ) -> tuple[list[str] | None, list[str] | None]:
+        variation=None,
+    ) -> tuple[list[str] | None, list[str] | None, torch.Tensor | None]:
         """Validate every argument before any work (the checks themselves are in `input_checks.py`);
-        return the normalised prompts and negative prompts (None where embeddings stand in for them).
+        return the normalised prompts and negative prompts (None where embeddings stand in for them) and
+        the look ids `(B * num_videos_per_prompt, K)` of `variation` (None when no look is asked for).
         Raises `TypeError` for a value of the wrong kind, `ValueError` for a wrong value."""
         if (prompt is None) == (prompt_embeds is None):
             raise ValueError("Give either `prompt` or `prompt_embeds`, not both and not neither.")
@@ -240,6 +242,7 @@ class TextVideoPipeline(DiffusionPipeline, TextVideoLoraLoaderMixin):
         if output_type not in ("np", "pt", "pil", "latent"):
             raise ValueError(f"`output_type` must be 'np', 'pt', 'pil' or 'latent', got {output_type!r}.")
         check_generator(generator, batch_size * num_videos_per_prompt)
+        variation_ids = self.variation_ids(variation, batch_size, num_videos_per_prompt)
         if latents is not None:
             check_latents(latents, self.latent_shape(batch_size * num_videos_per_prompt))
         unknown_inputs = set(callback_on_step_end_tensor_inputs or []) - set(self._callback_tensor_inputs)
@@ -247,7 +250,22 @@ class TextVideoPipeline(DiffusionPipeline, TextVideoLoraLoaderMixin):
             raise ValueError(
                 f"`callback_on_step_end_tensor_inputs` has {sorted(unknown_inputs)}; allowed: {self._callback_tensor_inputs}."
             )
-        return prompts, negative_prompts
+        return prompts, negative_prompts, variation_ids
+
+    def variation_ids(self, variation, batch_size: int, num_videos_per_prompt: int) -> torch.Tensor | None:
+        """`(B * num_videos_per_prompt, K)` look ids of `variation` (a dict for every prompt, or a list of
+        one dict per prompt), each prompt's row repeated for its videos; None for no variation."""
+        if variation is None:
+            return None
+        if isinstance(variation, dict):
+            variation = [variation] * batch_size
+        elif not isinstance(variation, (list, tuple)):
+            raise TypeError(f"`variation` must be a dict or a list of dicts, got {type(variation).__name__}.")
+        elif len(variation) != batch_size:
+            raise ValueError(f"`variation` has {len(variation)} entries but there are {batch_size} prompts.")
+        if not any(variation) and not self.transformer.config.get("variations"):
+            return None  # nothing asked of a model without looks
+        return self.transformer.encode_variations(list(variation)).repeat_interleave(num_videos_per_prompt, dim=0)
 
     def encode_text(self, prompts: list[str], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         """Tokens -> text encoder: `(embeddings (B, L, D_text), attention mask (B, L))`, L the tokenizer's length."""
@@ -364,6 +382,7 @@ class TextVideoPipeline(DiffusionPipeline, TextVideoLoraLoaderMixin):
         prompt_attention_mask: torch.Tensor | None = None,
         negative_prompt_embeds: torch.Tensor | None = None,
         negative_prompt_attention_mask: torch.Tensor | None = None,
+        variation: dict | list[dict] | None = None,
         output_type: str = "np",
         return_dict: bool = True,
         callback_on_step_end: Callable[[DiffusionPipeline, int, torch.Tensor, dict], dict] | None = None,
@@ -386,6 +405,11 @@ class TextVideoPipeline(DiffusionPipeline, TextVideoLoraLoaderMixin):
             prompt_attention_mask (`torch.Tensor`, *optional*): `(B, L)`, required with `prompt_embeds`.
             negative_prompt_embeds (`torch.Tensor`, *optional*): `(B, L, D_text)`, instead of `negative_prompt`.
             negative_prompt_attention_mask (`torch.Tensor`, *optional*): `(B, L)`, required with them.
+            variation (`dict` or `list[dict]`, *optional*): the look, for a model trained with looks
+                (`transformer.config.variations`): factor -> value, e.g. `{"direction": "left_to_right"}`,
+                one dict for every prompt or a list with one per prompt. Factors given are obeyed;
+                factors left out (all of them by default) are sampled by the model, so each seed can
+                draw another look. A model without looks accepts only None or empty dicts.
             output_type (`str`, defaults to "np"): "np", "pt", "pil" or "latent".
             return_dict (`bool`, defaults to True): return a `TextVideoPipelineOutput` or a tuple.
             callback_on_step_end (`Callable`, *optional*): called as `(pipe, step, timestep, tensors)`
@@ -396,10 +420,10 @@ class TextVideoPipeline(DiffusionPipeline, TextVideoLoraLoaderMixin):
         Returns:
             `TextVideoPipelineOutput` with `frames`, or `(frames,)` when `return_dict` is False.
         """
-        prompts, negative_prompts = self.check_inputs(
+        prompts, negative_prompts, variation_ids = self.check_inputs(
             prompt, negative_prompt, prompt_embeds, prompt_attention_mask, negative_prompt_embeds,
             negative_prompt_attention_mask, num_inference_steps, guidance_scale, num_videos_per_prompt, latents,
-            output_type, callback_on_step_end_tensor_inputs, eta, generator, callback_on_step_end,
+            output_type, callback_on_step_end_tensor_inputs, eta, generator, callback_on_step_end, variation,
         )
         self._guidance_scale = guidance_scale
         self._interrupt = False
@@ -431,11 +455,13 @@ class TextVideoPipeline(DiffusionPipeline, TextVideoLoraLoaderMixin):
                     model_input = torch.cat([latents, latents])  # (2B, C, F, H, W): unconditional, then conditional
                     text = torch.cat([negative_prompt_embeds, prompt_embeds])
                     text_mask = torch.cat([negative_prompt_attention_mask, prompt_attention_mask])
+                    # Guidance acts on the text only: both halves ask for the same look.
+                    looks = None if variation_ids is None else torch.cat([variation_ids, variation_ids])
                 else:
-                    model_input, text, text_mask = latents, prompt_embeds, prompt_attention_mask
+                    model_input, text, text_mask, looks = latents, prompt_embeds, prompt_attention_mask, variation_ids
                 model_input = self.scheduler.scale_model_input(model_input, timestep)
                 prediction = self.transformer(
-                    model_input, timestep.expand(model_input.shape[0]), text, text_mask
+                    model_input, timestep.expand(model_input.shape[0]), text, text_mask, variation_ids=looks
                 ).sample  # (B or 2B, C, F, H, W)
                 if guided:
                     unconditional, conditional = prediction.chunk(2)

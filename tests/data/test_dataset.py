@@ -13,7 +13,7 @@ def take(dataset, count: int, start: int = 0) -> list[tuple[str, torch.Tensor]]:
 
 
 def prompts_of(items) -> list[str]:
-    return [prompt for prompt, _ in items]
+    return [item[0] for item in items]
 
 
 def test_items_are_a_prompt_and_its_video_in_model_space():
@@ -64,3 +64,20 @@ def test_dataloader_workers_do_not_repeat_each_other():
     assert all(video.shape == (1, 16, 32, 32) for _, video in items)
     worker_streams = prompts_of(items[0::2]), prompts_of(items[1::2])  # the loader alternates workers
     assert not any(a == b for a, b in zip(*worker_streams))
+
+
+def test_random_look_items_are_the_prompt_in_the_drawn_look_with_the_prompts_of_the_plain_stream():
+    from diffusers_textvid.data.dataset import RandomLookDataset
+    from diffusers_textvid.data.variations import VARIATIONS
+
+    items = take(RandomLookDataset(seed=4), 200)
+    assert prompts_of(items) == prompts_of(take(ScrollingTextDataset(seed=4), 200))
+    for prompt, video, look in items[:20]:
+        factors = {factor: values[i] for (factor, values), i in zip(VARIATIONS.items(), look.tolist())}
+        assert torch.equal(video, video_to_model_space(render_text_video(prompt, **factors)))
+    looks = torch.stack([look for _, _, look in items])  # (200, K)
+    for column, values in enumerate(VARIATIONS.values()):  # every value drawn, none far from uniform
+        counts = torch.bincount(looks[:, column], minlength=len(values))
+        assert len(counts) == len(values) and counts.min() > 200 / len(values) / 2, counts
+    batch = next(iter(torch.utils.data.DataLoader(RandomLookDataset(seed=4), batch_size=8)))
+    assert batch[2].shape == (8, len(VARIATIONS)) and batch[2].dtype == torch.long

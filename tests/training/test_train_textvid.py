@@ -362,3 +362,45 @@ def test_the_public_training_command_hides_the_hub_token_in_both_spellings(train
     command = train_textvid.public_training_command("train_textvid.py")
     assert command == "accelerate launch training/train_textvid.py --hub_token *** --hub_token=*** --seed 1"
     assert "hf_" not in command
+
+
+def test_drop_factors_turns_value_indices_into_looks_and_leaves_out_about_the_share(train_textvid):
+    looks = torch.tensor([[1, 2, 0, 1]] * 2000)
+    kept = train_textvid.drop_factors(looks[:1], 0.0, torch.Generator().manual_seed(0))
+    assert kept == [{"direction": "left_to_right", "crossing_frames": 7, "vertical_offset": 0, "weight": "light"}]
+    assert train_textvid.drop_factors(looks[:3], 1.0, torch.Generator().manual_seed(0)) == [{}, {}, {}]
+    dropped = train_textvid.drop_factors(looks, 0.5, torch.Generator().manual_seed(0))
+    share_left_out = 1 - sum(len(look) for look in dropped) / (4 * len(dropped))
+    assert 0.45 < share_left_out < 0.55
+    assert all(look.items() <= kept[0].items() for look in dropped)
+
+
+def test_variations_flag_conditions_the_model_on_every_factor_and_the_looks_reach_the_loss(tmp_path, train_textvid):
+    from diffusers_textvid.data.variations import VARIATIONS
+
+    base = ["--output_dir", str(tmp_path / "run"), "--model_preset", "tiny"]
+    model = train_textvid.build_training_model(train_textvid.parse_args(base + ["--variations"]))
+    assert model.transformer.config.variations == {factor: list(values) for factor, values in VARIATIONS.items()}
+    assert train_textvid.build_training_model(train_textvid.parse_args(base)).transformer.config.variations is None
+    torch.nn.init.normal_(model.transformer.output_layer.projection.weight)  # let the conditioning reach the output
+    for block in model.transformer.blocks:
+        torch.nn.init.normal_(block.modulation[-1].weight, std=0.1)
+    clean = torch.zeros(2, 1, 16, 32, 32)
+
+    def loss(looks):
+        return float(model(["HI", "AB"], clean, torch.Generator().manual_seed(0), looks))
+
+    assert loss([{}, {}]) == loss(None)
+    assert loss([{"direction": "left_to_right"}, {}]) != loss([{"direction": "right_to_left"}, {}])
+    with pytest.raises(SystemExit):
+        train_textvid.parse_args(base + ["--variation_dropout", "1.5"])
+
+
+@pytest.mark.slow
+def test_a_variations_run_saves_a_model_that_samples_asked_looks(tmp_path):
+    train(tmp_path, "--variations", "--max_train_steps", "2", "--train_batch_size", "4", "--validation_steps", "2",
+          "--validation_inference_steps", "1", "--num_validation_loss_prompts", "2", "--report_to", "none")
+    pipe = DiffusionPipeline.from_pretrained(tmp_path)
+    assert sorted(pipe.transformer.config.variations) == ["crossing_frames", "direction", "vertical_offset", "weight"]
+    frames = pipe("HI", num_inference_steps=1, variation={"weight": "light"}, output_type="np").frames
+    assert frames.shape == (1, 16, 32, 32, 1)

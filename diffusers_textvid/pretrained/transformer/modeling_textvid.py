@@ -172,6 +172,20 @@ def clean_video_to_prediction(
 
 
 # ----------------------------------------------------------------------------------------------
+# Looks (variations) the model can be conditioned on
+# ----------------------------------------------------------------------------------------------
+
+
+def check_variation_table(variations: dict):
+    """`ValueError` unless `variations` maps factor names to non-empty lists of distinct values."""
+    for factor, values in variations.items():
+        if not isinstance(factor, str) or not isinstance(values, (list, tuple)) or not values:
+            raise ValueError(f"`variations` must map factor names to non-empty lists of values, got {factor!r}: {values!r}.")
+        if len(set(values)) != len(values):
+            raise ValueError(f"`variations[{factor!r}]` repeats a value: {values!r}.")
+
+
+# ----------------------------------------------------------------------------------------------
 # The model
 # ----------------------------------------------------------------------------------------------
 
@@ -203,6 +217,10 @@ class TextVideoDiTModel(ModelMixin, ConfigMixin, PeftAdapterMixin):
             `"clean_video"`; must match the scheduler's `prediction_type`.
         num_train_timesteps, beta_start, beta_end, beta_schedule: the training noise schedule, as in
             the scheduler config (used by `"clean_video"` only).
+        variations (`dict[str, list]`, *optional*): the looks the model is conditioned on, factor name ->
+            its values (as `diffusers_textvid.data.VARIATIONS`). Each factor gets a small embedding
+            table, added to the timestep conditioning like the class labels of DiT; row 0 of each table
+            means "left out", which training with factor dropout teaches to sample. None: no looks.
     """
 
     _supports_gradient_checkpointing = True
@@ -233,6 +251,7 @@ class TextVideoDiTModel(ModelMixin, ConfigMixin, PeftAdapterMixin):
         beta_start: float = 1e-4,
         beta_end: float = 0.02,
         beta_schedule: str = "linear",
+        variations: dict[str, list] | None = None,
     ):
         super().__init__()
         if output_parametrization not in OUTPUT_PARAMETRIZATIONS:
@@ -267,6 +286,15 @@ class TextVideoDiTModel(ModelMixin, ConfigMixin, PeftAdapterMixin):
             [TextVideoDiTBlock(hidden_size, num_attention_heads, mlp_ratio) for _ in range(num_layers)]
         )
         self.output_layer = OutputLayer(hidden_size, patch_volume)
+        if variations:
+            check_variation_table(variations)
+            # Factors in name order: a saved config.json sorts its keys, so this order survives a reload.
+            sizes = [len(variations[factor]) + 1 for factor in sorted(variations)]  # row 0 of each: left out
+            self.variation_embedding = torch.nn.Embedding(sum(sizes), hidden_size)
+            # Not buffers: derived from the config, so never saved.
+            self.variation_offsets = torch.tensor([0] + sizes[:-1]).cumsum(0)
+        else:
+            self.variation_embedding = None
         self.gradient_checkpointing = False
         self.initialize_weights()
 
@@ -280,6 +308,8 @@ class TextVideoDiTModel(ModelMixin, ConfigMixin, PeftAdapterMixin):
                 torch.nn.init.zeros_(module.bias)
         for table in (self.frame_position, self.row_position, self.column_position):
             torch.nn.init.normal_(table, std=0.02)
+        if self.variation_embedding is not None:
+            torch.nn.init.normal_(self.variation_embedding.weight, std=0.02)
         for block in self.blocks:
             torch.nn.init.zeros_(block.modulation[-1].weight)
             torch.nn.init.zeros_(block.modulation[-1].bias)
@@ -308,6 +338,35 @@ class TextVideoDiTModel(ModelMixin, ConfigMixin, PeftAdapterMixin):
                 f"{config.sample_size}x{config.sample_size} position table."
             )
 
+    def encode_variations(self, variations: list[dict]) -> torch.Tensor:
+        """`(B, K)` long ids for `variations`, one dict per video, over the K factors of the config in name
+        order: 0 for a factor left out, 1 + the index of its value otherwise. `ValueError` naming an
+        unknown factor or value, or any factor asked of a model without looks."""
+        table = self.config.variations or {}
+        rows = []
+        for variation in variations:
+            if not isinstance(variation, dict):
+                raise TypeError(f"A variation must be a dict of factor -> value, got {type(variation).__name__}.")
+            if variation and not table:
+                raise ValueError(
+                    f"This model was trained without looks, so it cannot be asked for {variation}; use a model "
+                    "trained with looks (training/train_textvid.py --variations)."
+                )
+            unknown = sorted(set(variation) - set(table))
+            if unknown:
+                raise ValueError(f"Unknown variation factor(s) {', '.join(map(repr, unknown))}; known: {', '.join(table)}.")
+            row = []
+            for factor in sorted(table):
+                values = table[factor]
+                if factor not in variation:
+                    row.append(0)
+                elif variation[factor] in values:
+                    row.append(1 + list(values).index(variation[factor]))
+                else:
+                    raise ValueError(f"{factor}={variation[factor]!r} is not one of {tuple(values)}.")
+            rows.append(row)
+        return torch.tensor(rows, dtype=torch.long).reshape(len(variations), len(table))
+
     def position_embedding(self, frames: int, rows: int, columns: int) -> torch.Tensor:
         """`(F' * H' * W', D)`: sum of the frame, row and column tables, tokens in patchify order."""
         table = (
@@ -317,12 +376,27 @@ class TextVideoDiTModel(ModelMixin, ConfigMixin, PeftAdapterMixin):
         )
         return table.reshape(frames * rows * columns, -1)
 
+    def look_embedding(self, variation_ids: torch.Tensor | None, batch: int, like: torch.Tensor) -> torch.Tensor:
+        """`(B, D)` sum of the factor embeddings of `variation_ids` `(B, K)` (zeros for a model without looks)."""
+        if self.variation_embedding is None:
+            if variation_ids is not None:
+                raise ValueError("`variation_ids` given to a model trained without looks (its config has no variations).")
+            return torch.zeros_like(like)
+        num_factors = len(self.variation_offsets)
+        if variation_ids is None:
+            variation_ids = torch.zeros(batch, num_factors, dtype=torch.long)
+        if variation_ids.shape != (batch, num_factors):
+            raise ValueError(f"`variation_ids` must have shape {(batch, num_factors)}, got {tuple(variation_ids.shape)}.")
+        rows = variation_ids.to(like.device) + self.variation_offsets.to(like.device)  # (B, K)
+        return self.variation_embedding(rows).sum(dim=1).to(like.dtype)  # (B, D)
+
     def forward(
         self,
         hidden_states: torch.Tensor,
         timestep: torch.Tensor | float | int,
         encoder_hidden_states: torch.Tensor,
         encoder_attention_mask: torch.Tensor | None = None,
+        variation_ids: torch.Tensor | None = None,
         return_dict: bool = True,
     ) -> TextVideoDiTOutput | tuple[torch.Tensor]:
         """
@@ -331,6 +405,8 @@ class TextVideoDiTModel(ModelMixin, ConfigMixin, PeftAdapterMixin):
             timestep: `(B,)` or a scalar; integer or float (Euler-type schedulers pass floats).
             encoder_hidden_states: `(B, L, text_embed_dim)` text encoder output.
             encoder_attention_mask: `(B, L)`, 1 for real tokens and 0 for padding; None attends to all.
+            variation_ids: `(B, K)` long, from `encode_variations`; None leaves every factor out (the model
+                samples the look). Only for a model with `variations` in its config.
             return_dict: return a `TextVideoDiTOutput` (True) or a plain tuple.
         """
         self.check_sample_shape(hidden_states.shape)
@@ -352,6 +428,7 @@ class TextVideoDiTModel(ModelMixin, ConfigMixin, PeftAdapterMixin):
             text_mask = encoder_attention_mask.bool()[:, None, None, :]  # (B, 1, 1, L)
         time_features = self.timestep_features(timestep).to(x.dtype)  # (B, timestep_embed_dim)
         conditioning = self.timestep_embedding(time_features) + pooled_text  # (B, D)
+        conditioning = conditioning + self.look_embedding(variation_ids, batch, conditioning)
 
         for block in self.blocks:
             if torch.is_grad_enabled() and self.gradient_checkpointing:

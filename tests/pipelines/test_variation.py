@@ -1,0 +1,108 @@
+"""Look conditioning: `TextVideoDiTModel(variations=...)`, `encode_variations` and the pipeline's `variation=`."""
+
+import pytest
+import torch
+
+from diffusers_textvid import TextVideoPipeline, build_pipeline
+from diffusers_textvid.data.variations import VARIATIONS
+
+
+def sharpened(pipe: TextVideoPipeline) -> TextVideoPipeline:
+    """`pipe` with its zero-initialised output paths randomised, so the conditioning reaches the video."""
+    torch.manual_seed(0)
+    transformer = pipe.transformer
+    for block in transformer.blocks:
+        torch.nn.init.normal_(block.modulation[-1].weight, std=0.1)
+    torch.nn.init.normal_(transformer.output_layer.modulation[-1].weight, std=0.1)
+    torch.nn.init.normal_(transformer.output_layer.projection.weight)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+@pytest.fixture(scope="module")
+def varied():
+    return sharpened(build_pipeline("tiny", variations=True))
+
+
+def sample(pipe, variation=None, prompt="HI", seed=0, **kwargs) -> torch.Tensor:
+    return pipe(prompt, num_inference_steps=2, generator=torch.Generator().manual_seed(seed), variation=variation,
+                output_type="pt", **kwargs).frames
+
+
+def test_ids_are_one_plus_the_value_index_per_factor_in_name_order_and_zero_when_left_out(varied):
+    ids = varied.transformer.encode_variations([{"direction": "left_to_right"}, {}, {"crossing_frames": 7, "weight": "light"}])
+    factors = sorted(VARIATIONS)  # crossing_frames, direction, vertical_offset, weight
+    assert factors == ["crossing_frames", "direction", "vertical_offset", "weight"]
+    assert ids.tolist() == [[0, 2, 0, 0], [0, 0, 0, 0], [3, 0, 0, 2]]
+    assert varied.transformer.variation_embedding.num_embeddings == sum(len(v) + 1 for v in VARIATIONS.values())
+
+
+def test_each_factor_value_changes_the_video_and_the_same_look_gives_the_same_video(varied):
+    left_out = sample(varied)
+    assert torch.equal(left_out, sample(varied, {}))
+    for factor, values in VARIATIONS.items():
+        videos = [sample(varied, {factor: value}) for value in values]
+        for i, video in enumerate(videos):
+            assert not torch.equal(video, left_out), (factor, values[i])
+            assert all(not torch.equal(video, other) for other in videos[i + 1:]), (factor, values[i])
+
+
+def test_a_list_gives_each_prompt_its_own_look_and_repeats_it_for_its_videos(varied):
+    looks = [{"direction": "left_to_right"}, {"weight": "light", "vertical_offset": -2}]
+    together = varied(
+        ["HI", "AB"], num_inference_steps=2, variation=looks, num_videos_per_prompt=2, output_type="pt",
+        generator=[torch.Generator().manual_seed(seed) for seed in range(4)],
+    ).frames  # videos 0, 1 of "HI", then 2, 3 of "AB"
+    for index, (prompt, look) in enumerate([("HI", looks[0]), ("HI", looks[0]), ("AB", looks[1]), ("AB", looks[1])]):
+        assert torch.allclose(together[index], sample(varied, look, prompt=prompt, seed=index)[0], atol=1e-5)
+
+
+def test_guidance_keeps_the_look_in_both_halves(varied):
+    guided = sample(varied, {"direction": "left_to_right"}, guidance_scale=3.0)
+    assert not torch.equal(guided, sample(varied, {"direction": "right_to_left"}, guidance_scale=3.0))
+    assert torch.isfinite(guided).all()
+
+
+def test_looks_survive_save_and_load_in_the_same_order(varied, tmp_path):
+    varied.save_pretrained(tmp_path)
+    loaded = TextVideoPipeline.from_pretrained(tmp_path)
+    loaded.set_progress_bar_config(disable=True)
+    assert loaded.transformer.config.variations == {f: list(v) for f, v in VARIATIONS.items()}
+    for look in ({"direction": "left_to_right"}, {"crossing_frames": 7, "weight": "light"}, {"vertical_offset": 2}):
+        assert torch.equal(sample(loaded, look), sample(varied, look)), look
+
+
+@pytest.mark.parametrize("variation, error, phrase", [
+    ({"colour": "red"}, ValueError, "Unknown variation factor(s) 'colour'"),
+    ({"direction": "up"}, ValueError, "direction='up' is not one of ('right_to_left', 'left_to_right')"),
+    ([{}, {}], ValueError, "`variation` has 2 entries but there are 1 prompts"),
+    ("left_to_right", TypeError, "`variation` must be a dict or a list of dicts, got str"),
+    ([["direction"]], TypeError, "A variation must be a dict of factor -> value, got list"),
+])
+def test_bad_variations_are_refused_before_sampling(varied, variation, error, phrase, monkeypatch):
+    monkeypatch.setattr(varied.transformer, "forward", lambda *a, **k: pytest.fail("the transformer ran"))
+    with pytest.raises(error) as raised:
+        varied("HI", num_inference_steps=1, variation=variation)
+    assert phrase in str(raised.value)
+
+
+def test_a_model_without_looks_refuses_a_look_but_takes_none_or_empty_ones():
+    plain = sharpened(build_pipeline("tiny"))
+    assert plain.transformer.variation_embedding is None
+    with pytest.raises(ValueError, match="trained without looks"):
+        sample(plain, {"weight": "light"})
+    assert torch.equal(sample(plain, {}), sample(plain, None))
+    assert torch.equal(sample(plain, [{}]), sample(plain, None))
+    with pytest.raises(ValueError, match="trained without looks"):
+        plain.transformer(torch.zeros(1, 1, 16, 32, 32), 10, torch.zeros(1, 8, 32), variation_ids=torch.zeros(1, 4, dtype=torch.long))
+
+
+@pytest.mark.parametrize("table, phrase", [
+    ({"direction": []}, "non-empty lists of values"),
+    ({"direction": ["a", "a"]}, "repeats a value"),
+])
+def test_a_bad_variation_table_is_refused_when_the_model_is_built(table, phrase):
+    from diffusers_textvid import TextVideoDiTModel
+
+    with pytest.raises(ValueError, match=phrase):
+        TextVideoDiTModel(hidden_size=32, num_attention_heads=2, num_layers=1, variations=table)
