@@ -2,7 +2,9 @@
 
     textvid generate HELLO -o hello.gif --steps 25 --scheduler ddim
     textvid generate HELLO -o hello.gif --model user/textvid-small --dtype bf16
+    textvid generate HELLO -o hello.gif --model my-looks-model --speed fast --position high
     textvid eval --num-prompts 100 --json results.json
+    textvid eval --model my-looks-model --variations --samples-per-prompt 8
 
 Mistakes the user can fix (a bad prompt, no model, a missing extra) print one line on stderr and
 exit with status 2, like argparse's own usage errors; no traceback.
@@ -23,7 +25,13 @@ from diffusers.utils import export_to_gif, export_to_video
 import diffusers_textvid
 
 from .data.prompts import normalize_prompt
-from .evaluation import evaluate_pipeline, evaluation_prompt_sets
+from .evaluation import (
+    SAMPLES_PER_PROMPT,
+    evaluate_pipeline,
+    evaluate_variations,
+    evaluation_prompt_sets,
+    model_variations,
+)
 from .pipelines import TextVideoPipeline
 from .schedulers import DEFAULT_SCHEDULER, SCHEDULERS, swap_scheduler
 
@@ -31,6 +39,17 @@ VIDEO_EXTRA = 'pip install "diffusers-textvid[video]"'
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 HUB_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")  # owner/name: what --model reads as a Hub repo
 OUTPUT_SUFFIXES = (".gif", ".mp4")
+# The look flags, as a user says them: flag -> (factor of VARIATIONS, {word: value}, help).
+LOOK_FLAGS = {
+    "direction": (
+        "direction", {"right-to-left": "right_to_left", "left-to-right": "left_to_right"}, "which way the text scrolls"
+    ),
+    "speed": ("crossing_frames", {"slow": 15, "medium": 11, "fast": 7}, "the crossing takes 15, 11 or 7 frames"),
+    "position": (
+        "vertical_offset", {"middle": 0, "high": -2, "low": 2}, "the text centred, or 2 pixels higher or lower"
+    ),
+    "weight": ("weight", {"bold": "bold", "light": "light"}, "Comic Neue Bold or Comic Neue Light"),
+}
 
 
 class UsageError(Exception):
@@ -84,6 +103,26 @@ def load_pipeline(model: str | None, scheduler_name: str, num_inference_steps: i
     return pipe.to("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def asked_look(args) -> dict:
+    """The look the flags ask for, factor -> value of `VARIATIONS`; factors whose flag is left out are
+    missing (the model samples them)."""
+    return {
+        factor: words[getattr(args, flag)]
+        for flag, (factor, words, _) in LOOK_FLAGS.items()
+        if getattr(args, flag) is not None
+    }
+
+
+def require_looks(pipe, model: str | None, options: str):
+    """Raise `UsageError` naming `options` when `pipe`'s model was trained without looks."""
+    if model_variations(pipe) is None:
+        which = f"--model {model!r}" if model else "the shipped model"
+        raise UsageError(
+            f"{options}: {which} was trained without looks (its transformer config has no `variations`); "
+            "pass --model with a model trained with looks."
+        )
+
+
 def check_video_writer(path: str):
     """Raise `UsageError` unless `path` names a format this installation can write."""
     suffix = os.path.splitext(path)[1].lower()
@@ -132,6 +171,10 @@ def generate(args):
     check_output_file(args.output, "--output")
     check_video_writer(args.output)
     pipe = load_pipeline(args.model, args.scheduler, args.steps, args.dtype)
+    look = asked_look(args)
+    look_flags = "".join(f" --{flag} {getattr(args, flag)}" for flag in LOOK_FLAGS if getattr(args, flag) is not None)
+    if look:
+        require_looks(pipe, args.model, look_flags.strip())
     try:
         prompt = pipe.normalize_prompt(args.prompt)
     except ValueError as error:
@@ -146,13 +189,14 @@ def generate(args):
             guidance_scale=args.guidance_scale,
             generator=torch.Generator().manual_seed(seed),
             output_type="pil",
+            variation=look or None,
         ).frames[0]
     except (ValueError, TypeError) as error:
         raise UsageError(str(error)) from error
     write_video(frames, args.output)
     seconds = time.perf_counter() - began
     print(
-        f"Wrote {args.output}: {prompt!r}, {len(frames)} frames, {type(pipe.scheduler).__name__}, "
+        f"Wrote {args.output}: {prompt!r}{look_flags}, {len(frames)} frames, {type(pipe.scheduler).__name__}, "
         f"{args.steps} steps, seed {seed}, in {seconds:.2f} s"
     )
 
@@ -168,8 +212,30 @@ def format_table(results: dict[str, dict]) -> str:
     return "\n".join([header, "-" * len(header), *rows])
 
 
+def format_variations_table(results: dict[str, dict]) -> str:
+    """One row per prompt set: prompts, control acc %, char acc %, TV distance from even per look flag,
+    PSNR dB, s/video."""
+    tv_columns = [(f"TV {flag}", factor) for flag, (factor, _, _) in LOOK_FLAGS.items()]
+    header = (
+        f"{'set':<20} {'prompts':>7} {'control %':>9} {'char acc %':>10} "
+        + " ".join(label for label, _ in tv_columns)
+        + f" {'PSNR dB':>8} {'s/video':>8}"
+    )
+    rows = [
+        f"{name:<20} {result['num_prompts']:>7} {100 * result['control_accuracy']:>9.1f} "
+        f"{100 * result['char_accuracy']:>10.1f} "
+        + " ".join(f"{result['coverage_tv'][factor]:>{len(label)}.3f}" for label, factor in tv_columns)
+        + f" {result['psnr_db']:>8.2f} {result['seconds_per_video']:>8.3f}"
+        for name, result in results.items()
+    ]
+    return "\n".join([header, "-" * len(header), *rows])
+
+
 def evaluate(args):
-    """`textvid eval`: score the model on the standard prompt sets, or on the prompts given."""
+    """`textvid eval`: score the model on the standard prompt sets, or on the prompts given; with
+    `--variations`, score how it draws looks (`evaluate_variations`) instead."""
+    if args.samples_per_prompt is not None and not args.variations:
+        raise UsageError("--samples-per-prompt goes with --variations.")
     try:
         prompt_sets = (
             {"given": [normalize_prompt(prompt) for prompt in args.prompts]}
@@ -182,16 +248,24 @@ def evaluate(args):
         check_output_file(args.json, "--json")
     pipe = load_pipeline(args.model, args.scheduler, args.steps, args.dtype)
     pipe.set_progress_bar_config(disable=True)
+    samples_per_prompt = args.samples_per_prompt or SAMPLES_PER_PROMPT
+    if args.variations:
+        require_looks(pipe, args.model, "--variations")
     try:  # the pipeline checks its inputs before any work, so a bad one fails on the first batch
         results = {
-            name: evaluate_pipeline(pipe, prompts, args.steps, args.guidance_scale, args.seed, args.batch_size)
+            name: (
+                evaluate_variations(pipe, prompts, args.steps, samples_per_prompt, args.seed, args.batch_size,
+                                    args.guidance_scale)
+                if args.variations
+                else evaluate_pipeline(pipe, prompts, args.steps, args.guidance_scale, args.seed, args.batch_size)
+            )
             for name, prompts in prompt_sets.items()
         }
     except (ValueError, TypeError) as error:
         raise UsageError(str(error)) from error
     print(
         f"{type(pipe.scheduler).__name__}, {args.steps} steps, guidance {args.guidance_scale}, seed {args.seed}\n"
-        + format_table(results)
+        + (format_variations_table(results) if args.variations else format_table(results))
     )
     if args.json:
         settings = {
@@ -202,7 +276,10 @@ def evaluate(args):
             "guidance_scale": args.guidance_scale,
             "seed": args.seed,
             "batch_size": args.batch_size,
+            "variations": args.variations,
         }
+        if args.variations:
+            settings["samples_per_prompt"] = samples_per_prompt
         with open(args.json, "w") as file:
             json.dump({"settings": settings, "sets": results}, file, indent=2)
         print(f"Wrote {args.json}")
@@ -232,6 +309,9 @@ def build_parser() -> argparse.ArgumentParser:
                                        "used with --guidance-scale above 1")
     add_sampling_options(generate_command)
     generate_command.add_argument("--seed", type=seed_value, help="noise seed (default: a random one, printed)")
+    looks = generate_command.add_argument_group("look", "for a model trained with looks; the model picks any left out")
+    for flag, (_, words, description) in LOOK_FLAGS.items():
+        looks.add_argument(f"--{flag}", choices=list(words), help=description)
     generate_command.set_defaults(run=generate)
 
     eval_command = commands.add_parser("eval", help="score a model: character accuracy, PSNR, speed")
@@ -243,6 +323,12 @@ def build_parser() -> argparse.ArgumentParser:
     eval_command.add_argument("--prompts", nargs="+", metavar="PROMPT", help="evaluate only these prompts")
     eval_command.add_argument("--batch-size", type=positive_int, default=32, help="videos per batch (default: 32)")
     eval_command.add_argument("--json", metavar="PATH", help="write every result, per prompt too, to this file")
+    eval_command.add_argument("--variations", action="store_true",
+                              help="score the looks instead: control accuracy when every look flag is given, "
+                                   "TV distance from even draws when none is (needs a model trained with looks)")
+    eval_command.add_argument("--samples-per-prompt", type=positive_int, metavar="N",
+                              help=f"with --variations: videos of each prompt drawn in looks the model picks "
+                                   f"(default: {SAMPLES_PER_PROMPT})")
     eval_command.set_defaults(run=evaluate)
     return parser
 

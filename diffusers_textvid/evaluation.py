@@ -9,7 +9,8 @@ to the true render than to the render of each of the 35 prompts that differ only
 counts as wrong, so a blank video gets no credit.
 
 Look (variation) accuracy: the look of a video is the nearest render (in MSE) of its true text over
-every combination of `VARIATIONS`; it is right when that is the look asked for.
+every combination of `VARIATIONS`; it is right when that is the look asked for. Left to choose the
+look, a model should draw every value of every factor equally often (`evaluate_variations`).
 """
 
 import time
@@ -20,11 +21,12 @@ import torch
 from .data.prompts import MAX_PROMPT_LENGTH, MIN_PROMPT_LENGTH, VOCABULARY, normalize_prompt, single_position_variants
 from .data.render import FRAME_SIZE, NUM_FRAMES, render_text_video
 from .data.splits import HoldOuts, validation_prompts
-from .data.variations import all_variations, check_variation
+from .data.variations import VARIATIONS, all_variations, check_variation
 
 VIDEO_SHAPE = (NUM_FRAMES, FRAME_SIZE, FRAME_SIZE)
 PSNR_CAP_DB = 100.0  # identical videos score this instead of infinity, so means and JSON stay finite
 HOLDOUT_SET_SIZE = 50
+SAMPLES_PER_PROMPT = 8  # videos of each prompt that `evaluate_variations` lets the model choose the look of
 LEADING_A = HoldOuts(no_leading_a=True, no_s_second=False)
 S_SECOND = HoldOuts(no_leading_a=False, no_s_second=True)
 
@@ -75,6 +77,28 @@ def psnr(video: np.ndarray, reference: np.ndarray) -> float:
     return float(-10.0 * np.log10(max(mse, 10.0 ** (-PSNR_CAP_DB / 10.0))))
 
 
+def generate_videos(
+    pipe, prompts: list[str], seed: int, batch_size: int, variations: list[dict] | None = None, **call_options
+) -> tuple[np.ndarray, float]:
+    """One video per prompt, `batch_size` to a pipeline call: float `(N, 16, 32, 32)` in [0, 1], and the
+    seconds the pipeline took.
+
+    Video `i` starts from noise seeded with `seed + i`, so the videos do not depend on `batch_size`.
+    `variations`, when given, is one look dict per prompt, passed as the pipeline's `variation`;
+    `call_options` go to the pipeline as they are (`num_inference_steps`, `guidance_scale`, ...).
+    """
+    videos, seconds = [], 0.0
+    for start in range(0, len(prompts), batch_size):
+        batch = slice(start, start + batch_size)
+        generators = [torch.Generator().manual_seed(seed + i) for i in range(len(prompts))[batch]]
+        looks = {} if variations is None else {"variation": variations[batch]}
+        began = time.perf_counter()
+        frames = pipe(prompts[batch], generator=generators, output_type="np", **looks, **call_options).frames
+        seconds += time.perf_counter() - began
+        videos.append(np.asarray(frames)[..., 0])  # (B, 16, 32, 32, 1) -> (B, 16, 32, 32)
+    return np.concatenate(videos), seconds
+
+
 def evaluate_pipeline(
     pipe,
     prompts: list[str],
@@ -103,37 +127,24 @@ def evaluate_pipeline(
         raise ValueError("Give at least one prompt to evaluate.")
     if batch_size < 1:
         raise ValueError(f"`batch_size` must be positive, got {batch_size}.")
-    # One untimed video first: the first call pays one-off costs that are not sampling speed.
-    pipe(prompts[0], num_inference_steps=num_inference_steps, guidance_scale=guidance_scale,
-         generator=torch.Generator().manual_seed(seed), output_type="np")
+    options = {"num_inference_steps": num_inference_steps, "guidance_scale": guidance_scale}
+    generate_videos(pipe, prompts[:1], seed, batch_size, **options)  # warm-up: the first call pays one-off costs
+    videos, generation_seconds = generate_videos(pipe, prompts, seed, batch_size, **options)  # (N, 16, 32, 32)
     per_prompt = []
-    generation_seconds = 0.0
-    for start in range(0, len(prompts), batch_size):
-        batch = prompts[start : start + batch_size]
-        generators = [torch.Generator().manual_seed(seed + start + offset) for offset in range(len(batch))]
-        began = time.perf_counter()
-        frames = pipe(
-            batch,
-            num_inference_steps=num_inference_steps,
-            guidance_scale=guidance_scale,
-            generator=generators,
-            output_type="np",
-        ).frames  # (B, 16, 32, 32, 1)
-        generation_seconds += time.perf_counter() - began
-        for prompt, video in zip(batch, frames[..., 0]):
-            correct = character_correct(video, prompt, look)
-            nearest_look = nearest_variation(video, prompt)
-            per_prompt.append(
-                {
-                    "prompt": prompt,
-                    "characters_correct": correct,
-                    "char_accuracy": sum(correct) / len(correct),
-                    "prompt_correct": all(correct),
-                    "nearest_look": nearest_look,
-                    "look_correct": nearest_look == look,
-                    "psnr_db": psnr(video, render_videos([prompt], look)[0]),
-                }
-            )
+    for prompt, video in zip(prompts, videos):
+        correct = character_correct(video, prompt, look)
+        nearest_look = nearest_variation(video, prompt)
+        per_prompt.append(
+            {
+                "prompt": prompt,
+                "characters_correct": correct,
+                "char_accuracy": sum(correct) / len(correct),
+                "prompt_correct": all(correct),
+                "nearest_look": nearest_look,
+                "look_correct": nearest_look == look,
+                "psnr_db": psnr(video, render_videos([prompt], look)[0]),
+            }
+        )
     num_characters = sum(len(result["prompt"]) for result in per_prompt)
     return {
         "num_prompts": len(prompts),
@@ -143,6 +154,111 @@ def evaluate_pipeline(
         "psnr_db": float(np.mean([result["psnr_db"] for result in per_prompt])),
         "seconds_per_video": generation_seconds / len(prompts),
         "per_prompt": per_prompt,
+    }
+
+
+def model_variations(pipe) -> dict | None:
+    """The looks `pipe`'s transformer is conditioned on (`transformer.config.variations`: factor -> its
+    values), or None for a model trained without looks."""
+    return getattr(pipe.transformer.config, "variations", None)
+
+
+def evaluate_variations(
+    pipe,
+    prompts: list[str],
+    num_inference_steps: int = 25,
+    samples_per_prompt: int = SAMPLES_PER_PROMPT,
+    seed: int = 0,
+    batch_size: int = 16,
+    guidance_scale: float = 1.0,
+) -> dict:
+    """How well a model trained with looks draws the look it is asked for, and how evenly it draws the
+    looks it is left to choose. The look of every video is recovered with `nearest_variation`.
+
+    Control: each prompt is asked for one full look (all four factors given), drawn uniformly from
+    `all_variations()` by a generator seeded with `seed`; one video each.
+    Coverage: every factor left out, `samples_per_prompt` videos of each prompt.
+
+    Control video `i` starts from noise seeded with `seed + i`, coverage video `j` (of prompt
+    `j // samples_per_prompt`) from `seed + len(prompts) + j`, so the scores do not depend on `batch_size`.
+
+    Returns a dict with
+        num_prompts, samples_per_prompt,
+        control_accuracy: share of control videos whose recovered look is the one asked for,
+        control_accuracy_per_factor: factor -> share whose recovered value of that factor is the asked one,
+        char_accuracy, prompt_accuracy: as in `evaluate_pipeline`, on the control videos in the asked looks,
+        coverage_shares: factor -> {value: share of the coverage videos (all prompts pooled) drawn with it},
+        coverage_tv: factor -> total-variation distance of those shares from uniform over the factor's k
+            values, 0.5 * sum |share - 1/k|: 0 for even draws, (k - 1) / k for one value always (a
+            perfectly even sampler still scores 0.01 to 0.02 on 800 videos, by chance alone),
+        coverage_tv_max: the largest of them,
+        psnr_db: mean over every video, control and coverage, against the render of its recovered look,
+        seconds_per_video: generation wall time per video, after one untimed warm-up video,
+        per_video: one dict per video, control videos first: prompt, asked_look (the full look, {} for
+            coverage), nearest_look, psnr_db, and characters_correct for control videos.
+    """
+    prompts = [normalize_prompt(prompt) for prompt in prompts]
+    if not prompts:
+        raise ValueError("Give at least one prompt to evaluate.")
+    if samples_per_prompt < 1:
+        raise ValueError(f"`samples_per_prompt` must be positive, got {samples_per_prompt}.")
+    if batch_size < 1:
+        raise ValueError(f"`batch_size` must be positive, got {batch_size}.")
+    if model_variations(pipe) is None:
+        raise ValueError("This model was trained without looks (its transformer config has no `variations`).")
+    looks = all_variations()
+    asked_looks = [looks[int(i)] for i in np.random.default_rng(seed).integers(len(looks), size=len(prompts))]
+    coverage_prompts = [prompt for prompt in prompts for _ in range(samples_per_prompt)]
+    left_out = [{}] * len(coverage_prompts)
+    options = {"num_inference_steps": num_inference_steps, "guidance_scale": guidance_scale}
+    generate_videos(pipe, prompts[:1], seed, batch_size, **options)  # warm-up: the first call pays one-off costs
+    control_videos, control_seconds = generate_videos(pipe, prompts, seed, batch_size, asked_looks, **options)
+    coverage_videos, coverage_seconds = generate_videos(
+        pipe, coverage_prompts, seed + len(prompts), batch_size, left_out, **options
+    )  # (N * samples_per_prompt, 16, 32, 32)
+
+    per_video = []
+    for prompt, asked_look, video in zip(
+        prompts + coverage_prompts, asked_looks + left_out, np.concatenate([control_videos, coverage_videos])
+    ):
+        nearest_look = nearest_variation(video, prompt)
+        result = {
+            "prompt": prompt,
+            "asked_look": asked_look,
+            "nearest_look": nearest_look,
+            "psnr_db": psnr(video, render_videos([prompt], nearest_look)[0]),
+        }
+        if asked_look:
+            result["characters_correct"] = character_correct(video, prompt, asked_look)
+        per_video.append(result)
+    control, coverage = per_video[: len(prompts)], per_video[len(prompts) :]
+
+    drawn = {factor: [result["nearest_look"][factor] for result in coverage] for factor in VARIATIONS}
+    coverage_shares = {
+        factor: {value: drawn[factor].count(value) / len(coverage) for value in values}
+        for factor, values in VARIATIONS.items()
+    }
+    coverage_tv = {
+        factor: 0.5 * sum(abs(share - 1 / len(shares)) for share in shares.values())
+        for factor, shares in coverage_shares.items()
+    }
+    num_characters = sum(len(prompt) for prompt in prompts)
+    return {
+        "num_prompts": len(prompts),
+        "samples_per_prompt": samples_per_prompt,
+        "control_accuracy": float(np.mean([result["nearest_look"] == result["asked_look"] for result in control])),
+        "control_accuracy_per_factor": {
+            factor: float(np.mean([result["nearest_look"][factor] == result["asked_look"][factor] for result in control]))
+            for factor in VARIATIONS
+        },
+        "char_accuracy": sum(sum(result["characters_correct"]) for result in control) / num_characters,
+        "prompt_accuracy": float(np.mean([all(result["characters_correct"]) for result in control])),
+        "coverage_shares": coverage_shares,
+        "coverage_tv": coverage_tv,
+        "coverage_tv_max": max(coverage_tv.values()),
+        "psnr_db": float(np.mean([result["psnr_db"] for result in per_video])),
+        "seconds_per_video": (control_seconds + coverage_seconds) / len(per_video),
+        "per_video": per_video,
     }
 
 
