@@ -18,13 +18,17 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from diffusers_textvid import build_pipeline
 from diffusers_textvid.data.dataset import ScrollingTextDataset
-from diffusers_textvid.diffusion_loss import diffusion_loss
+from diffusers_textvid.diffusion_loss import OwnEstimateInputs, diffusion_loss
 
+OWN_ESTIMATES = OwnEstimateInputs(share=0.5)  # the shipped recipe's --own_estimate_share 0.5
 RECIPES = {
-    # name: (preset, autocast dtype or None, loss weighting as (snr_gamma, weighting))
-    "shipped (small, clean-video output, fp32)": ("small", None, (5.0, "min_snr_plus_one")),
-    "shipped (small, clean-video output, bf16 autocast)": ("small", torch.bfloat16, (5.0, "min_snr_plus_one")),
-    "original design (fp32)": ("original", None, (None, "min_snr")),
+    # name: (preset, autocast dtype or None, loss weighting as (snr_gamma, weighting), OwnEstimateInputs or None)
+    "shipped (small, clean-video output, own-estimate inputs, fp32)": ("small", None, (5.0, "min_snr_plus_one"),
+                                                                       OWN_ESTIMATES),
+    "shipped (small, clean-video output, own-estimate inputs, bf16 autocast)": ("small", torch.bfloat16,
+                                                                                (5.0, "min_snr_plus_one"), OWN_ESTIMATES),
+    "previous (small, clean-video output, fp32)": ("small", None, (5.0, "min_snr_plus_one"), None),
+    "original design (fp32)": ("original", None, (None, "min_snr"), None),
 }
 BASELINE = "original design (fp32)"
 
@@ -43,10 +47,10 @@ def matmul_ceiling(dtype: torch.dtype, size: int = 1024, seconds: float = 3.0) -
 class TrainingStep:
     """One optimisation step of a recipe on a fixed batch."""
 
-    def __init__(self, preset: str, dtype: torch.dtype | None, weighting: tuple, batch_size: int):
+    def __init__(self, preset: str, dtype: torch.dtype | None, weighting: tuple, own_estimates, batch_size: int):
         torch.manual_seed(0)
         self.pipe = build_pipeline(preset)
-        self.dtype, self.weighting = dtype, weighting
+        self.dtype, self.weighting, self.own_estimates = dtype, weighting, own_estimates
         params = list(self.pipe.transformer.parameters()) + list(self.pipe.text_encoder.parameters())
         self.optimizer = torch.optim.AdamW(params, lr=1e-4)
         stream = iter(ScrollingTextDataset(seed=0))
@@ -60,7 +64,7 @@ class TrainingStep:
         snr_gamma, weighting = self.weighting
         with torch.autocast("cpu", dtype=self.dtype or torch.float32, enabled=self.dtype is not None):
             loss = diffusion_loss(pipe.transformer, pipe.text_encoder, pipe.tokenizer, pipe.scheduler, self.prompts,
-                                  self.clean, self.generator, snr_gamma, weighting)
+                                  self.clean, self.generator, snr_gamma, weighting, self.own_estimates)
         loss.backward()
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
@@ -81,8 +85,8 @@ def main():
     print("matrix-product ceilings (1024x1024): " + ", ".join(
         f"{dtype}: {flops / 1e12:.4f} TFLOP/s" for dtype, flops in ceilings.items()))
     results = {}
-    for name, (preset, dtype, weighting) in RECIPES.items():
-        step = TrainingStep(preset, dtype, weighting, args.batch_size)
+    for name, (preset, dtype, weighting, own_estimates) in RECIPES.items():
+        step = TrainingStep(preset, dtype, weighting, own_estimates, args.batch_size)
         flops_per_step = step.flops()
         step()  # warm-up
         steps, start = 0, time.perf_counter()

@@ -41,7 +41,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 from tqdm.auto import tqdm
 
-from diffusers_textvid import build_pipeline, build_scheduler
+from diffusers_textvid import TextVideoPipeline, build_pipeline, build_scheduler
 from diffusers_textvid.data.prompts import normalize_prompt
 from diffusers_textvid.data.dataset import RandomLookDataset, ScrollingTextDataset, video_to_model_space
 from diffusers_textvid.data.render import render_text_video
@@ -74,6 +74,10 @@ LAUNCHER_VARIABLES = ("ACCELERATE_MIXED_PRECISION", "TORCHELASTIC_RUN_ID")
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     model = parser.add_argument_group("model")
+    model.add_argument("--pretrained_model_name_or_path", default=None,
+                       help="Start from this trained pipeline (folder or Hub repo id) instead of an untrained preset: "
+                            "a fine-tune. --model_preset is then only a label; --model_config, --prediction_type and "
+                            "--variations cannot be combined with it.")
     model.add_argument("--model_preset", default="small", choices=sorted(PRESETS), help="Named size from build_pipeline.")
     model.add_argument("--model_config", default=None, help="JSON file of TextVideoDiTModel arguments overriding the preset's.")
     model.add_argument("--prediction_type", default=None, choices=["epsilon", "v_prediction", "sample"],
@@ -208,6 +212,11 @@ def validate_args(args: argparse.Namespace):
         raise ValueError(f"--validation_prompts: {error}") from None
     if args.model_config is not None:
         check_model_config(args.model_config)
+    if args.pretrained_model_name_or_path is not None:
+        clashing = [f"--{name}" for name in ("model_config", "prediction_type") if getattr(args, name) is not None]
+        clashing += ["--variations"] if args.variations else []
+        if clashing:
+            raise ValueError(f"--pretrained_model_name_or_path fixes the model; it cannot be combined with {', '.join(clashing)}.")
     check_output_dir(args)
     if args.resume_from_checkpoint not in (None, "latest"):
         check_checkpoint(args.resume_from_checkpoint)
@@ -760,8 +769,12 @@ def main(argv=None):
 
 
 def build_training_model(args) -> TrainingModel:
-    """The untrained networks of `--model_preset` (and `--model_config`), in training mode."""
-    pipe = build_pipeline(args.model_preset, prediction_type=args.prediction_type, variations=args.variations)
+    """The networks to train, in training mode: those of `--pretrained_model_name_or_path` (in float32), or
+    the untrained ones of `--model_preset` (and `--model_config`)."""
+    if args.pretrained_model_name_or_path is not None:
+        pipe = TextVideoPipeline.from_pretrained(args.pretrained_model_name_or_path)
+    else:
+        pipe = build_pipeline(args.model_preset, prediction_type=args.prediction_type, variations=args.variations)
     if args.model_config:
         from diffusers_textvid import TextVideoDiTModel
 
@@ -899,6 +912,7 @@ def write_training_summary(args, global_step: int, num_processes: int):
     summary = {
         "training_command": public_training_command("train_textvid.py"),
         "model_preset": args.model_preset,
+        "base_model": args.pretrained_model_name_or_path,
         "prediction_type": args.prediction_type or PRESETS[args.model_preset]["prediction_type"],
         "train_steps": global_step,
         "samples_seen": global_step * args.train_batch_size * args.gradient_accumulation_steps * num_processes,

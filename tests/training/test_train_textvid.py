@@ -36,7 +36,7 @@ from PIL import Image
 from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import load_file, save_file
 
-from diffusers_textvid import TextVideoDiTModel
+from diffusers_textvid import TextVideoDiTModel, build_pipeline
 from diffusers_textvid.data.dataset import ScrollingTextDataset
 
 # Validation at step 4 takes about a second: the window in which the resume test kills the run.
@@ -404,3 +404,18 @@ def test_a_variations_run_saves_a_model_that_samples_asked_looks(tmp_path):
     assert sorted(pipe.transformer.config.variations) == ["crossing_frames", "direction", "vertical_offset", "weight"]
     frames = pipe("HI", num_inference_steps=1, variation={"weight": "light"}, output_type="np").frames
     assert frames.shape == (1, 16, 32, 32, 1)
+
+
+def test_a_fine_tune_starts_from_the_given_pipeline_and_refuses_settings_that_would_change_it(tmp_path, train_textvid, capsys):
+    base = build_pipeline("tiny")
+    torch.nn.init.normal_(base.transformer.output_layer.projection.weight)  # weights no untrained preset has
+    base.save_pretrained(tmp_path / "base")
+    args = ["--output_dir", str(tmp_path / "run"), "--pretrained_model_name_or_path", str(tmp_path / "base")]
+    model = train_textvid.build_training_model(train_textvid.parse_args(args))
+    assert torch.equal(model.transformer.output_layer.projection.weight, base.transformer.output_layer.projection.weight)
+    assert model.transformer.training and model.text_encoder.training
+    for extra in (["--variations"], ["--prediction_type", "epsilon"]):
+        with pytest.raises(SystemExit) as exit:
+            train_textvid.parse_args(args + extra)
+        assert exit.value.code == 2
+        assert f"cannot be combined with {extra[0]}" in capsys.readouterr().err
