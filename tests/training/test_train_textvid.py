@@ -400,7 +400,7 @@ def test_variations_flag_conditions_the_model_on_every_factor_and_the_looks_reac
 def test_a_variations_run_saves_a_model_that_samples_asked_looks(tmp_path):
     train(tmp_path, "--variations", "--max_train_steps", "2", "--train_batch_size", "4", "--validation_steps", "2",
           "--validation_inference_steps", "1", "--num_validation_loss_prompts", "2", "--report_to", "none")
-    pipe = DiffusionPipeline.from_pretrained(tmp_path)
+    pipe = DiffusionPipeline.from_pretrained(tmp_path, trust_remote_code=True)
     assert sorted(pipe.transformer.config.variations) == ["crossing_frames", "direction", "vertical_offset", "weight"]
     frames = pipe("HI", num_inference_steps=1, variation={"weight": "light"}, output_type="np").frames
     assert frames.shape == (1, 16, 32, 32, 1)
