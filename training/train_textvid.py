@@ -168,6 +168,7 @@ FLOAT_ARGUMENTS = {  # name: (lowest, highest, whether the lowest itself is allo
     "max_grad_norm": (0.0, None, False),
     "snr_gamma": (0.0, None, False),
     "ema_decay": (0.0, 1.0, True),
+    "variation_dropout": (0.0, 1.0, True),
 }
 MAX_SEED = 2**32 - 1  # numpy's global seed, which accelerate's set_seed also sets, takes no more
 
@@ -197,8 +198,6 @@ def validate_args(args: argparse.Namespace):
     if not 0.0 <= args.prompt_dropout < 1.0:  # (also false for NaN)
         raise ValueError(f"--prompt_dropout must be a share in [0, 1), got {args.prompt_dropout}: at 1 every prompt "
                          "is dropped and the model never sees the text.")
-    if not 0.0 <= args.variation_dropout <= 1.0:
-        raise ValueError(f"--variation_dropout must be a share in [0, 1], got {args.variation_dropout}.")
     try:
         own_estimate_inputs(args)
     except ValueError as error:
@@ -895,7 +894,7 @@ def train(args, accelerator: Accelerator):
     if accelerator.is_main_process:
         plain_copy.pipeline().save_pretrained(args.output_dir)
         write_sample_gif(plain_copy.pipeline(), args.output_dir, num_inference_steps=args.validation_inference_steps)
-        write_training_summary(args, global_step, accelerator.num_processes)
+        write_training_summary(args, global_step, accelerator.num_processes, plain_copy.scheduler.config.prediction_type)
         if args.push_to_hub:
             publish(args)
 
@@ -907,13 +906,14 @@ def public_training_command(script: str) -> str:
     return f"accelerate launch training/{script} " + " ".join(words)
 
 
-def write_training_summary(args, global_step: int, num_processes: int):
-    """Record what the model card needs (`training_summary.json`), then write the card."""
+def write_training_summary(args, global_step: int, num_processes: int, prediction_type: str):
+    """Record what the model card needs (`training_summary.json`), then write the card. `prediction_type` is
+    the trained scheduler's: a fine-tune keeps its base model's, whatever the preset says."""
     summary = {
         "training_command": public_training_command("train_textvid.py"),
         "model_preset": args.model_preset,
         "base_model": args.pretrained_model_name_or_path,
-        "prediction_type": args.prediction_type or PRESETS[args.model_preset]["prediction_type"],
+        "prediction_type": prediction_type,
         "train_steps": global_step,
         "samples_seen": global_step * args.train_batch_size * args.gradient_accumulation_steps * num_processes,
     }
