@@ -788,6 +788,7 @@ def build_training_model(args) -> TrainingModel:
 def train(args, accelerator: Accelerator):
     set_seed(args.seed)  # the same initial weights on every process
     model = build_training_model(args)
+    trains_looks = model.has_looks()  # --variations, or a fine-tuned model that was trained with them
     # The main process validates and saves a plain copy into which the whole weights are gathered:
     # with FSDP the prepared model only holds shards.
     plain_copy = copy.deepcopy(model).eval().to(accelerator.device) if accelerator.is_main_process else None
@@ -817,7 +818,7 @@ def train(args, accelerator: Accelerator):
 
     # Each process reads its own stream; resuming starts it where the interrupted run stopped.
     samples_per_step = args.train_batch_size * args.gradient_accumulation_steps
-    dataset = (RandomLookDataset if args.variations else ScrollingTextDataset)(
+    dataset = (RandomLookDataset if trains_looks else ScrollingTextDataset)(
         seed=args.seed, process_index=accelerator.process_index, start_index=global_step * samples_per_step,
         hold_outs=HoldOuts(False, False) if args.no_hold_outs else HoldOuts(),
     )
