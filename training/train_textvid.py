@@ -785,10 +785,19 @@ def build_training_model(args) -> TrainingModel:
     return TrainingModel(pipe, args.snr_gamma, args.loss_weighting, own_estimate_inputs(args)).train()
 
 
+def training_dataset(args, looks: bool, process_index: int, start_index: int):
+    """The sample stream of process `process_index`, from its `start_index`-th sample: in random looks when
+    `looks` (the model is conditioned on them: `--variations`, or a fine-tune of a model trained with them)."""
+    return (RandomLookDataset if looks else ScrollingTextDataset)(
+        seed=args.seed, process_index=process_index, start_index=start_index,
+        hold_outs=HoldOuts(False, False) if args.no_hold_outs else HoldOuts(),
+    )
+
+
 def train(args, accelerator: Accelerator):
     set_seed(args.seed)  # the same initial weights on every process
     model = build_training_model(args)
-    trains_looks = model.has_looks()  # --variations, or a fine-tuned model that was trained with them
+    draws_looks = model.has_looks()
     # The main process validates and saves a plain copy into which the whole weights are gathered:
     # with FSDP the prepared model only holds shards.
     plain_copy = copy.deepcopy(model).eval().to(accelerator.device) if accelerator.is_main_process else None
@@ -818,10 +827,7 @@ def train(args, accelerator: Accelerator):
 
     # Each process reads its own stream; resuming starts it where the interrupted run stopped.
     samples_per_step = args.train_batch_size * args.gradient_accumulation_steps
-    dataset = (RandomLookDataset if trains_looks else ScrollingTextDataset)(
-        seed=args.seed, process_index=accelerator.process_index, start_index=global_step * samples_per_step,
-        hold_outs=HoldOuts(False, False) if args.no_hold_outs else HoldOuts(),
-    )
+    dataset = training_dataset(args, draws_looks, accelerator.process_index, start_index=global_step * samples_per_step)
     batches = iter(torch.utils.data.DataLoader(
         dataset, batch_size=args.train_batch_size, num_workers=args.dataloader_num_workers
     ))

@@ -419,3 +419,16 @@ def test_a_fine_tune_starts_from_the_given_pipeline_and_refuses_settings_that_wo
             train_textvid.parse_args(args + extra)
         assert exit.value.code == 2
         assert f"cannot be combined with {extra[0]}" in capsys.readouterr().err
+
+
+def test_a_fine_tune_of_a_model_with_looks_trains_on_random_looks(tmp_path, train_textvid):
+    build_pipeline("tiny", variations=True).save_pretrained(tmp_path / "base")
+    args = train_textvid.parse_args(["--output_dir", str(tmp_path / "run"),
+                                     "--pretrained_model_name_or_path", str(tmp_path / "base")])
+    model = train_textvid.build_training_model(args)
+    assert model.has_looks() and not args.variations
+    samples = iter(train_textvid.training_dataset(args, model.has_looks(), process_index=0, start_index=0))
+    looks = [next(samples)[2] for _ in range(40)]  # (prompt, video, look indices) each
+    assert len({tuple(look.tolist()) for look in looks}) > 1
+    plain = train_textvid.training_dataset(args, False, process_index=0, start_index=0)
+    assert len(next(iter(plain))) == 2
