@@ -3,6 +3,7 @@
 import string
 
 VOCABULARY = string.ascii_uppercase + string.digits  # 36 symbols, in token-id order
+PROMPT_CHARACTERS = frozenset(VOCABULARY + VOCABULARY.lower())  # what a prompt may contain, in either case
 MIN_PROMPT_LENGTH = 1
 MAX_PROMPT_LENGTH = 6
 
@@ -12,19 +13,18 @@ def normalize_prompt(text: str) -> str:
     if not isinstance(text, str):
         raise TypeError(f"A prompt must be a str, got {type(text).__name__}.")
     # Check before upper-casing: str.upper() also maps non-ASCII characters ("ß", "ı") onto A-Z.
-    unknown = sorted({c for c in text if not (c.isascii() and c.upper() in VOCABULARY)})
-    if unknown:
+    if not PROMPT_CHARACTERS.issuperset(text):
+        unknown = sorted(set(text) - PROMPT_CHARACTERS)
         raise ValueError(
             f"Prompt {text!r} contains unknown character(s) {', '.join(repr(c) for c in unknown)}: "
             f"only A-Z and 0-9 are allowed."
         )
-    prompt = text.upper()
-    if not MIN_PROMPT_LENGTH <= len(prompt) <= MAX_PROMPT_LENGTH:
+    if not MIN_PROMPT_LENGTH <= len(text) <= MAX_PROMPT_LENGTH:  # upper-casing ASCII keeps the length
         raise ValueError(
-            f"Prompt {text!r} has {len(prompt)} characters; it must have "
+            f"Prompt {text!r} has {len(text)} characters; it must have "
             f"{MIN_PROMPT_LENGTH} to {MAX_PROMPT_LENGTH}."
         )
-    return prompt
+    return text.upper()
 
 
 def count_prompts(length: int) -> int:

@@ -2,7 +2,8 @@
 
 The font is drawn once into a glyph atlas: one fixed-width cell per symbol, glyphs centred in their
 cell and sharing one baseline. A video is then pure array work: lay the cells side by side into a
-strip and cut one 32-pixel window per frame out of it.
+strip, with blank cells on both ends, and cut one 32-pixel window per frame out of it. A video is
+only 16 KB, so every step is one NumPy call on cached tables: per-call overhead is what costs.
 """
 
 import functools
@@ -21,6 +22,8 @@ FONT_FILES = {"bold": "ComicNeue-Bold.otf", "light": "ComicNeue-Light.otf"}  # b
 FONT_FILE = FONT_FILES["bold"]
 GLYPH_MARGIN = 2  # free pixels above and below the tallest glyph
 CELL_GAP = 2  # free pixels between neighbouring glyphs
+BLANK = len(VOCABULARY)  # index of the blank cell `strip_atlas` adds after the symbols
+ATLAS_INDEX = {symbol: index for index, symbol in enumerate(VOCABULARY)}  # symbol -> its cell in the atlas
 
 @functools.lru_cache(maxsize=None)
 def font_bytes(weight: str = "bold") -> bytes:
@@ -76,10 +79,25 @@ def frame_offsets(
 
 
 @functools.lru_cache(maxsize=None)
-def window_columns(text_width: int, direction: str, crossing_frames: int) -> np.ndarray:
-    """int `(16, 32)`: the columns of the padded strip (see `render_text_video`) each frame shows."""
-    starts = FRAME_SIZE - frame_offsets(text_width, direction, crossing_frames)  # window start within the padding
-    return starts[:, None] + np.arange(FRAME_SIZE)[None, :]
+def strip_atlas(weight: str = "bold", vertical_offset: int = 0) -> np.ndarray:
+    """uint8 `(32, 37, cell_width)`: `glyph_atlas` plus a blank cell (index `BLANK`), rows first, so that
+    `strip_atlas(...).take(indices, axis=1).reshape(32, -1)` is those cells side by side."""
+    atlas = glyph_atlas(weight, vertical_offset)
+    return np.ascontiguousarray(np.concatenate([atlas, np.zeros_like(atlas[:1])]).transpose(1, 0, 2))
+
+
+@functools.lru_cache(maxsize=None)
+def window_starts(text_width: int, direction: str, crossing_frames: int, margin: int) -> np.ndarray:
+    """int `(16,)`: the column where each frame's window starts in the strip padded by `margin` black
+    columns on both sides (`margin >= 32`, so every window lies inside it)."""
+    return margin - frame_offsets(text_width, direction, crossing_frames)
+
+
+def frame_windows(padded: np.ndarray) -> np.ndarray:
+    """View `(width - 31, 32, 32)` of the C-contiguous `padded` `(32, width)`: entry `s` is `padded[:, s : s + 32]`."""
+    column, row = padded.strides[1], padded.strides[0]
+    shape = (padded.shape[1] - FRAME_SIZE + 1, FRAME_SIZE, FRAME_SIZE)
+    return np.ndarray(shape, padded.dtype, padded, strides=(column, row, column))
 
 
 def render_text_video(text: str, **factors) -> np.ndarray:
@@ -92,10 +110,11 @@ def render_text_video(text: str, **factors) -> np.ndarray:
     """
     prompt = normalize_prompt(text)
     look = check_variation(factors) if factors else DEFAULT_VARIATION
-    atlas = glyph_atlas(look["weight"], look["vertical_offset"])
-    cells = atlas[[VOCABULARY.index(symbol) for symbol in prompt]]  # (N, 32, cell)
-    strip = np.concatenate(list(cells), axis=1)  # (32, N * cell)
-    # Pad by a frame width on both sides so every window is a plain slice.
-    padded = np.pad(strip, ((0, 0), (FRAME_SIZE, FRAME_SIZE)))
-    columns = window_columns(strip.shape[1], look["direction"], look["crossing_frames"])  # (16, 32)
-    return np.ascontiguousarray(padded[:, columns].transpose(1, 0, 2))  # (16, 32, 32)
+    atlas = strip_atlas(look["weight"], look["vertical_offset"])  # (32, 37, cell)
+    cell_width = atlas.shape[2]
+    blanks = [BLANK] * -(-FRAME_SIZE // cell_width)  # enough blank cells to cover a frame width
+    cells = blanks + [ATLAS_INDEX[symbol] for symbol in prompt] + blanks
+    padded = atlas.take(cells, axis=1).reshape(FRAME_SIZE, -1)  # (32, margin + N * cell + margin)
+    margin = len(blanks) * cell_width
+    starts = window_starts(len(prompt) * cell_width, look["direction"], look["crossing_frames"], margin)
+    return frame_windows(padded)[starts]  # (16, 32, 32), a C-contiguous copy

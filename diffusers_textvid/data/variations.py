@@ -25,9 +25,11 @@ DEFAULT_VARIATION = {factor: values[0] for factor, values in VARIATIONS.items()}
 def check_variation(factors: dict) -> dict:
     """`factors` completed with the default of every factor left out; `ValueError` naming an unknown
     factor or value."""
-    unknown = sorted(set(factors) - set(VARIATIONS))
+    unknown = factors.keys() - VARIATIONS.keys()
     if unknown:
-        raise ValueError(f"Unknown variation factor(s) {', '.join(map(repr, unknown))}; known: {', '.join(VARIATIONS)}.")
+        raise ValueError(
+            f"Unknown variation factor(s) {', '.join(map(repr, sorted(unknown)))}; known: {', '.join(VARIATIONS)}."
+        )
     for factor, value in factors.items():
         if value not in VARIATIONS[factor]:
             raise ValueError(f"{factor}={value!r} is not one of {VARIATIONS[factor]}.")
