@@ -1,0 +1,84 @@
+"""Does a model trained with looks use them? A probe that needs no sampling, for checkpoints mid-run.
+
+    python benchmarks/bench_look_probe.py --checkpoint runs/varied/checkpoint-2000
+    python benchmarks/bench_look_probe.py --model path/to/saved/pipeline
+
+Validation prompts are rendered in random full looks and noised to x_t at a few large t, where the
+noise hides the look; the transformer, asked for the true look, estimates the clean video. For each
+factor it prints how often the nearest look of that estimate (`nearest_variation`) has the asked
+value: a model that ignores a factor scores chance there (1/2 or 1/3), one that obeys it 100%.
+The PSNR of the estimate against the true render is printed beside.
+"""
+
+import argparse
+import os
+
+import numpy as np
+import torch
+from safetensors.torch import load_file
+
+from diffusers_textvid import TextVideoPipeline, build_pipeline
+from diffusers_textvid.data.dataset import video_to_model_space
+from diffusers_textvid.data.render import render_text_video
+from diffusers_textvid.data.variations import VARIATIONS, all_variations
+from diffusers_textvid.evaluation import evaluation_prompt_sets, nearest_variation
+
+
+def load_checkpoint(folder: str, preset: str) -> TextVideoPipeline:
+    """The preset's pipeline with looks, holding the training weights of an accelerate checkpoint folder
+    written by training/train_textvid.py (its `model.safetensors`: `transformer.*` and `text_encoder.*`)."""
+    pipe = build_pipeline(preset, variations=True)
+    state = load_file(os.path.join(folder, "model.safetensors"))
+    for name in ("transformer", "text_encoder"):
+        prefix = name + "."
+        getattr(pipe, name).load_state_dict({k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)})
+    return pipe
+
+
+@torch.no_grad()
+def probe(pipe, prompts: list[str], looks: list[dict], timestep: int, seed: int) -> tuple[float, dict[str, float]]:
+    """Mean PSNR (dB) of the clean-video estimate at `timestep`, and per factor the share of estimates whose
+    nearest look has the asked value."""
+    clean = torch.stack([video_to_model_space(render_text_video(p, **look)) for p, look in zip(prompts, looks)])
+    signal = pipe.scheduler.alphas_cumprod[timestep].sqrt()
+    noise_scale = (1 - pipe.scheduler.alphas_cumprod[timestep]).sqrt()
+    noisy = signal * clean + noise_scale * torch.randn(clean.shape, generator=torch.Generator().manual_seed(seed))
+    tokens = pipe.tokenizer(prompts, padding="max_length", return_tensors="pt")
+    text = pipe.text_encoder(tokens.input_ids).last_hidden_state
+    prediction = pipe.transformer(noisy, torch.full((len(prompts),), timestep), text, tokens.attention_mask,
+                                  variation_ids=pipe.transformer.encode_variations(looks)).sample
+    if pipe.scheduler.config.prediction_type != "v_prediction":
+        raise ValueError("This probe reads v-predictions; the model predicts " + pipe.scheduler.config.prediction_type)
+    estimate = ((signal * noisy - noise_scale * prediction).clamp(-1, 1) + 1) / 2  # (B, 1, F, H, W) in [0, 1]
+    psnr = -10 * ((estimate - (clean + 1) / 2) ** 2).mean(dim=(1, 2, 3, 4)).log10()
+    nearest = [nearest_variation(video, prompt) for video, prompt in zip(estimate[:, 0].numpy(), prompts)]
+    shares = {factor: float(np.mean([n[factor] == look[factor] for n, look in zip(nearest, looks)]))
+              for factor in VARIATIONS}
+    return float(psnr.mean()), shares
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--checkpoint", help="a checkpoint-N folder of a --variations training run")
+    source.add_argument("--model", help="a saved pipeline folder trained with looks")
+    parser.add_argument("--preset", default="small", help="with --checkpoint: the run's --model_preset")
+    parser.add_argument("--num-prompts", type=int, default=32)
+    parser.add_argument("--timesteps", type=int, nargs="+", default=[900, 600])
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+
+    pipe = load_checkpoint(args.checkpoint, args.preset) if args.checkpoint else TextVideoPipeline.from_pretrained(args.model)
+    prompts = evaluation_prompt_sets(args.num_prompts, args.seed)["validation"]
+    every_look = all_variations()
+    looks = [every_look[int(i)] for i in np.random.default_rng(args.seed).integers(len(every_look), size=len(prompts))]
+    print(f"{args.checkpoint or args.model}: {len(prompts)} validation prompts, each in a random full look\n")
+    print("| t | PSNR (dB) | " + " | ".join(VARIATIONS) + " |")
+    print("|---" * (len(VARIATIONS) + 2) + "|")
+    for timestep in args.timesteps:
+        psnr, shares = probe(pipe, prompts, looks, timestep, args.seed + timestep)
+        print(f"| {timestep} | {psnr:.1f} | " + " | ".join(f"{100 * shares[f]:.0f}%" for f in VARIATIONS) + " |")
+
+
+if __name__ == "__main__":
+    main()
