@@ -21,7 +21,8 @@ from diffusers_textvid import TextVideoPipeline, build_pipeline
 from diffusers_textvid.data.dataset import video_to_model_space
 from diffusers_textvid.data.render import render_text_video
 from diffusers_textvid.data.variations import VARIATIONS, all_variations
-from diffusers_textvid.evaluation import evaluation_prompt_sets, nearest_variation
+from diffusers_textvid.diffusion_loss import prediction_to_clean_video
+from diffusers_textvid.evaluation import evaluation_prompt_sets, nearest_variation, psnr
 
 
 def load_checkpoint(folder: str, preset: str) -> TextVideoPipeline:
@@ -40,21 +41,21 @@ def probe(pipe, prompts: list[str], looks: list[dict], timestep: int, seed: int)
     """Mean PSNR (dB) of the clean-video estimate at `timestep`, and per factor the share of estimates whose
     nearest look has the asked value."""
     clean = torch.stack([video_to_model_space(render_text_video(p, **look)) for p, look in zip(prompts, looks)])
-    signal = pipe.scheduler.alphas_cumprod[timestep].sqrt()
-    noise_scale = (1 - pipe.scheduler.alphas_cumprod[timestep]).sqrt()
-    noisy = signal * clean + noise_scale * torch.randn(clean.shape, generator=torch.Generator().manual_seed(seed))
-    tokens = pipe.tokenizer(prompts, padding="max_length", return_tensors="pt")
-    text = pipe.text_encoder(tokens.input_ids).last_hidden_state
-    prediction = pipe.transformer(noisy, torch.full((len(prompts),), timestep), text, tokens.attention_mask,
+    timesteps = torch.full((len(prompts),), timestep)
+    noise = torch.randn(clean.shape, generator=torch.Generator().manual_seed(seed))
+    noisy = pipe.scheduler.add_noise(clean, noise, timesteps)  # (B, 1, F, H, W)
+    text, mask, _, _ = pipe.encode_prompt(
+        prompts, do_classifier_free_guidance=False, device=clean.device, dtype=pipe.transformer.dtype
+    )
+    prediction = pipe.transformer(noisy, timesteps, text, mask,
                                   variation_ids=pipe.transformer.encode_variations(looks)).sample
-    if pipe.scheduler.config.prediction_type != "v_prediction":
-        raise ValueError("This probe reads v-predictions; the model predicts " + pipe.scheduler.config.prediction_type)
-    estimate = ((signal * noisy - noise_scale * prediction).clamp(-1, 1) + 1) / 2  # (B, 1, F, H, W) in [0, 1]
-    psnr = -10 * ((estimate - (clean + 1) / 2) ** 2).mean(dim=(1, 2, 3, 4)).log10()
-    nearest = [nearest_variation(video, prompt) for video, prompt in zip(estimate[:, 0].numpy(), prompts)]
+    estimate = prediction_to_clean_video(pipe.scheduler, prediction, noisy, timesteps)  # (B, 1, F, H, W)
+    to_unit = lambda video: ((video[:, 0].double() + 1) / 2).clamp(0, 1).numpy()  # (B, F, H, W) in [0, 1]
+    estimates, truths = to_unit(estimate), to_unit(clean)
+    nearest = [nearest_variation(video, prompt) for video, prompt in zip(estimates, prompts)]
     shares = {factor: float(np.mean([n[factor] == look[factor] for n, look in zip(nearest, looks)]))
               for factor in VARIATIONS}
-    return float(psnr.mean()), shares
+    return float(np.mean([psnr(e, t) for e, t in zip(estimates, truths)])), shares
 
 
 def main():
