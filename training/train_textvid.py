@@ -108,13 +108,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     train.add_argument("--loss_weighting", default="min_snr", choices=sorted(LOSS_WEIGHTINGS),
                        help="With --snr_gamma: min_snr weights the clean-video error by min(SNR, gamma), "
                             "min_snr_plus_one by min(SNR + 1, gamma).")
-    train.add_argument("--own_estimate_share", type=float, default=0.0,
-                       help="Share of each batch noised from the model's own earlier estimate instead of the true "
-                            "video (see diffusers_textvid.diffusion_loss.OwnEstimateInputs); 0 turns it off.")
-    train.add_argument("--own_estimate_band", type=int, nargs=2, default=[100, 300], metavar=("LOW", "HIGH"),
-                       help="Timesteps [LOW, HIGH) of those rows: where long sampling runs lost the video.")
-    train.add_argument("--own_estimate_lookahead", type=int, nargs=2, default=[20, 200], metavar=("LOW", "HIGH"),
-                       help="How many steps earlier (noisier) the model makes the estimate that is noised again.")
+    add_own_estimate_arguments(train)
     train.add_argument("--prompt_dropout", type=float, default=0.1,
                        help="Share of prompts replaced by the empty prompt, for classifier-free guidance.")
     train.add_argument("--variation_dropout", type=float, default=0.5,
@@ -219,6 +213,17 @@ def validate_args(args: argparse.Namespace):
     check_output_dir(args)
     if args.resume_from_checkpoint not in (None, "latest"):
         check_checkpoint(args.resume_from_checkpoint)
+
+
+def add_own_estimate_arguments(group):
+    """The `--own_estimate_*` options (this script's and the LoRA script's) in the argparse `group`."""
+    group.add_argument("--own_estimate_share", type=float, default=0.0,
+                       help="Share of each batch noised from the model's own earlier estimate instead of the true "
+                            "video (see diffusers_textvid.diffusion_loss.OwnEstimateInputs); 0 turns it off.")
+    group.add_argument("--own_estimate_band", type=int, nargs=2, default=[100, 300], metavar=("LOW", "HIGH"),
+                       help="Timesteps [LOW, HIGH) of those rows: where long sampling runs lost the video.")
+    group.add_argument("--own_estimate_lookahead", type=int, nargs=2, default=[20, 200], metavar=("LOW", "HIGH"),
+                       help="How many steps earlier (noisier) the model makes the estimate that is noised again.")
 
 
 def own_estimate_inputs(args: argparse.Namespace) -> OwnEstimateInputs | None:

@@ -44,13 +44,16 @@ from diffusers_textvid.tracking import check_report_to
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from train_textvid import (  # noqa: E402  (the full training script)
-    TrainingModel, drop_prompts, public_training_command, render_validation_videos, step_generator,
+    TrainingModel, add_own_estimate_arguments, drop_prompts, own_estimate_inputs, public_training_command,
+    render_validation_videos, step_generator,
 )
 
 logger = get_logger(__name__)
 
 # Every linear map that moves pixels in space and time: the patch embedding and output projection (a
 # token spans 4 frames), self-attention and the MLPs. Cross-attention to the text keeps the base weights.
+ADAPTER_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+
 DEFAULT_TARGET_MODULES = ["patch_embedding", "self_attention.to_q", "self_attention.to_kv", "self_attention.to_out",
                           "mlp.0", "mlp.2", "output_layer.projection"]
 
@@ -83,6 +86,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--rank", type=int, default=8, help="LoRA rank.")
     parser.add_argument("--lora_alpha", type=float, default=None, help="LoRA scale numerator; defaults to --rank.")
     parser.add_argument("--lora_target_modules", nargs="+", default=DEFAULT_TARGET_MODULES)
+    parser.add_argument("--adapter_dtype", default="fp32", choices=sorted(ADAPTER_DTYPES),
+                        help="Dtype of the saved adapter weights (training is in fp32): fp16 halves the file.")
     parser.add_argument("--output_dir", default="textvid-lora")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--train_batch_size", type=int, default=32)
@@ -93,6 +98,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--max_grad_norm", type=float, default=1.0)
     parser.add_argument("--snr_gamma", type=float, default=5.0, help="Cap of the loss weighting, as the base model's.")
     parser.add_argument("--loss_weighting", default="min_snr_plus_one", choices=sorted(LOSS_WEIGHTINGS))
+    add_own_estimate_arguments(parser)
     parser.add_argument("--prompt_dropout", type=float, default=0.1, help="Keeps classifier-free guidance working.")
     parser.add_argument("--mixed_precision", default=None, choices=["no", "fp16", "bf16"])
     parser.add_argument("--validation_prompts", nargs="+", default=["HELLO", "AB12", "AS", "Z9"])
@@ -110,6 +116,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     try:
         args.look = parse_look(args.look)
         args.log_with = check_report_to(args.report_to)
+        own_estimate_inputs(args)
     except ValueError as error:
         parser.error(str(error))
     for name in ("rank", "train_batch_size", "max_train_steps", "validation_steps", "logging_steps"):
@@ -156,7 +163,7 @@ def main(argv=None):
     logging.basicConfig(format="%(asctime)s %(levelname)s %(message)s", level=logging.INFO)
     set_seed(args.seed)
     pipe = load_lora_pipeline(args)
-    model = TrainingModel(pipe, args.snr_gamma, args.loss_weighting).train()
+    model = TrainingModel(pipe, args.snr_gamma, args.loss_weighting, own_estimate_inputs(args)).train()
     trainable = lora_parameters(model)
     logger.info(f"LoRA rank {args.rank} on {args.lora_target_modules}: {sum(p.numel() for p in trainable)} trainable "
                 f"parameters; look {args.look}")
@@ -213,7 +220,7 @@ def main(argv=None):
             "training_cpu_minutes": training_cpu_seconds / 60,
             "training_wall_minutes": (time.perf_counter() - began_wall) / 60,
         }
-        summary["adapter_bytes"] = save_adapter(pipe, args.output_dir)
+        summary["adapter_bytes"] = save_adapter(pipe, args.output_dir, ADAPTER_DTYPES[args.adapter_dtype])
         if args.num_eval_prompts > 0:
             summary["evaluation"] = evaluate_look(pipe, args)
             logger.info(f"evaluation: {json.dumps(summary['evaluation'])}")
@@ -227,12 +234,14 @@ def main(argv=None):
     accelerator.end_training()
 
 
-def save_adapter(pipe: TextVideoPipeline, output_dir: str) -> int:
-    """Write `output_dir/pytorch_lora_weights.safetensors` (with its `LoraConfig`); return its size in bytes."""
+def save_adapter(pipe: TextVideoPipeline, output_dir: str, dtype: torch.dtype = torch.float32) -> int:
+    """Write `output_dir/pytorch_lora_weights.safetensors` (with its `LoraConfig`), its weights in `dtype`;
+    return its size in bytes. Loading casts them back to the model's dtype."""
     from peft.utils import get_peft_model_state_dict
 
+    weights = {name: tensor.to(dtype) for name, tensor in get_peft_model_state_dict(pipe.transformer).items()}
     TextVideoPipeline.save_lora_weights(
-        output_dir, transformer_lora_layers=get_peft_model_state_dict(pipe.transformer),
+        output_dir, transformer_lora_layers=weights,
         transformer_lora_adapter_metadata=pipe.transformer.peft_config["default"].to_dict(),
     )
     return os.path.getsize(os.path.join(output_dir, LORA_WEIGHT_NAME))

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 from huggingface_hub import ModelCard
+from safetensors.torch import load_file
 from launching import REPO_ROOT, training_env
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -52,7 +53,7 @@ def lora_run(base_model, tmp_path_factory) -> tuple[Path, str]:
         "--look", "direction=left_to_right", "--rank", "2", "--max_train_steps", "3", "--train_batch_size", "2",
         "--learning_rate", "1e-2", "--lr_warmup_steps", "0", "--validation_steps", "3",
         "--validation_inference_steps", "2", "--num_eval_prompts", "2", "--logging_steps", "1",
-        "--report_to", "tensorboard",
+        "--report_to", "tensorboard", "--own_estimate_share", "0.5", "--own_estimate_band", "0", "1000",
     )
     assert completed.returncode == 0, completed.stderr[-5000:]
     return output_dir, completed.stderr + completed.stdout
@@ -70,6 +71,25 @@ def test_the_adapter_is_a_small_safetensors_file_that_loads_and_changes_the_vide
     assert np.abs(sample(base) - before).max() > 1e-4
     base.set_adapters("new_look", 0.0)
     np.testing.assert_allclose(sample(base), before, atol=1e-5)
+
+
+def test_an_fp16_adapter_is_half_the_file_and_draws_the_same_video(lora_run, base_model, tmp_path):
+    sys.path.insert(0, str(SCRIPT.parent))
+    from train_textvid_lora import save_adapter
+
+    output_dir, _ = lora_run
+    pipe = TextVideoPipeline.from_pretrained(base_model)
+    pipe.load_lora_weights(str(output_dir), adapter_name="default")
+    full = sample(pipe)
+    save_adapter(pipe, str(tmp_path), torch.float16)
+    half, full_weights = load_file(tmp_path / ADAPTER), load_file(output_dir / ADAPTER)
+    assert half.keys() == full_weights.keys() and {tensor.dtype for tensor in half.values()} == {torch.float16}
+    weight_bytes = lambda weights: sum(tensor.numel() * tensor.element_size() for tensor in weights.values())
+    assert 2 * weight_bytes(half) == weight_bytes(full_weights)
+    reloaded = TextVideoPipeline.from_pretrained(base_model)
+    reloaded.load_lora_weights(str(tmp_path))
+    assert {parameter.dtype for parameter in reloaded.transformer.parameters()} == {torch.float32}
+    np.testing.assert_allclose(sample(reloaded), full, atol=1e-2)
 
 
 @pytest.mark.slow
@@ -117,3 +137,9 @@ def test_an_unknown_look_stops_at_once_naming_the_factors(tmp_path):
 def test_a_missing_tracker_package_stops_at_once(tmp_path):
     completed = run_lora_script("--output_dir", str(tmp_path), "--report_to", "definitely_not_a_tracker")
     assert completed.returncode == 2 and "unknown tracker" in completed.stderr
+
+
+def test_bad_own_estimate_settings_stop_at_once(tmp_path):
+    completed = run_lora_script("--output_dir", str(tmp_path), "--own_estimate_share", "0.5", "--own_estimate_band", "300", "100")
+    assert completed.returncode == 2 and "band must be [low, high)" in completed.stderr
+    assert not (tmp_path / ADAPTER).exists()
