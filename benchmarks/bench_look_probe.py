@@ -2,8 +2,9 @@
 
     python benchmarks/bench_look_probe.py --checkpoint runs/varied/checkpoint-2000
     python benchmarks/bench_look_probe.py --model path/to/saved/pipeline
+    python benchmarks/bench_look_probe.py --checkpoint runs/varied/checkpoint-2000 --vary direction
 
-Validation prompts are rendered in random full looks and noised to x_t at a few large t, where the
+Validation prompts are rendered in random looks (every factor drawn, or only those of `--vary`) and noised to x_t at a few large t, where the
 noise hides the look; the transformer, asked for the true look, estimates the clean video. For each
 factor it prints how often the nearest look of that estimate (`nearest_variation`) has the asked
 value: a model that ignores a factor scores chance there (1/2 or 1/3), one that obeys it 100%.
@@ -20,7 +21,7 @@ from safetensors.torch import load_file
 from diffusers_textvid import TextVideoPipeline, build_pipeline
 from diffusers_textvid.data.dataset import video_to_model_space
 from diffusers_textvid.data.render import render_text_video
-from diffusers_textvid.data.variations import VARIATIONS, all_variations
+from diffusers_textvid.data.variations import DEFAULT_VARIATION, VARIATIONS, all_variations
 from diffusers_textvid.diffusion_loss import prediction_to_clean_video
 from diffusers_textvid.evaluation import evaluation_prompt_sets, nearest_variation, psnr
 
@@ -67,13 +68,18 @@ def main():
     parser.add_argument("--num-prompts", type=int, default=32)
     parser.add_argument("--timesteps", type=int, nargs="+", default=[900, 600])
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--vary", nargs="*", default=list(VARIATIONS), choices=list(VARIATIONS), metavar="FACTOR",
+                        help="factors drawn at random (default: all); the others keep their first value. "
+                             "`--vary` alone probes the default look.")
     args = parser.parse_args()
 
     pipe = load_checkpoint(args.checkpoint, args.preset) if args.checkpoint else TextVideoPipeline.from_pretrained(args.model)
     prompts = evaluation_prompt_sets(args.num_prompts, args.seed)["validation"]
-    every_look = all_variations()
-    looks = [every_look[int(i)] for i in np.random.default_rng(args.seed).integers(len(every_look), size=len(prompts))]
-    print(f"{args.checkpoint or args.model}: {len(prompts)} validation prompts, each in a random full look\n")
+    fixed = {factor: value for factor, value in DEFAULT_VARIATION.items() if factor not in args.vary}
+    candidates = [look for look in all_variations() if fixed.items() <= look.items()]
+    looks = [candidates[int(i)] for i in np.random.default_rng(args.seed).integers(len(candidates), size=len(prompts))]
+    print(f"{args.checkpoint or args.model}: {len(prompts)} validation prompts, each in a random look "
+          f"({', '.join(args.vary) or 'none'} drawn, the other factors at their first value)\n")
     print("| t | PSNR (dB) | " + " | ".join(VARIATIONS) + " |")
     print("|---" * (len(VARIATIONS) + 2) + "|")
     for timestep in args.timesteps:
