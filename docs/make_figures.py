@@ -3,6 +3,8 @@
     python docs/make_figures.py
 
 - `docs/prompts.gif`: several prompts side by side, one row each, generated with DDIM at 25 steps.
+- `docs/lora.gif` (with `--lora ADAPTER`): the same prompts from the same noise, the base model on the
+  left and with the adapter on the right.
 - `docs/denoising.png`: for one prompt, rows of all 16 frames at several denoising steps, from
   pure noise (top) to the result (bottom), with the true render as the last row.
 """
@@ -32,14 +34,33 @@ def to_uint8(frames: np.ndarray) -> np.ndarray:
     return (np.clip(frames, 0, 1) * 255).round().astype(np.uint8)
 
 
-def prompts_gif(pipe, steps: int, seed: int, path: Path):
-    """One GIF, one row per prompt: `(len(PROMPTS) * 32, 32)` pixels a frame before enlarging."""
+def prompt_column(pipe, steps: int, seed: int) -> np.ndarray:
+    """uint8 `(F, P * (H + 2), W)`: the videos of `PROMPTS` stacked, one row per prompt, grey lines between."""
     videos = pipe(PROMPTS, num_inference_steps=steps, generator=torch.Generator().manual_seed(seed)).frames
     videos = to_uint8(videos[..., 0])  # (P, F, H, W)
     separator = np.full((videos.shape[0], videos.shape[1], 2, videos.shape[3]), 80, dtype=np.uint8)
     stacked = np.concatenate([videos, separator], axis=2).transpose(1, 0, 2, 3)  # (F, P, H+2, W)
-    frames = [Image.fromarray(enlarge(frame.reshape(-1, frame.shape[-1]))) for frame in stacked]
-    export_to_gif(frames, str(path), fps=8)
+    return stacked.reshape(stacked.shape[0], -1, stacked.shape[-1])
+
+
+def write_gif(frames: np.ndarray, path: Path):
+    """uint8 `(F, H, W)` frames, enlarged, as a GIF at 8 frames/s."""
+    export_to_gif([Image.fromarray(enlarge(frame)) for frame in frames], str(path), fps=8)
+
+
+def prompts_gif(pipe, steps: int, seed: int, path: Path):
+    """One GIF, one row per prompt: `(len(PROMPTS) * 34, 32)` pixels a frame before enlarging."""
+    write_gif(prompt_column(pipe, steps, seed), path)
+
+
+def lora_gif(pipe, adapter: str, steps: int, seed: int, path: Path):
+    """`PROMPTS` from the same noise, the base model on the left and with the LoRA `adapter` on the right."""
+    base = prompt_column(pipe, steps, seed)
+    pipe.load_lora_weights(adapter, adapter_name="figure")
+    adapted = prompt_column(pipe, steps, seed)
+    pipe.unload_lora_weights()
+    separator = np.full((base.shape[0], base.shape[1], 2), 80, dtype=np.uint8)
+    write_gif(np.concatenate([base, separator, adapted], axis=2), path)
 
 
 def denoising_grid(pipe, prompt: str, steps: int, seed: int, path: Path, rows: int = 6):
@@ -66,6 +87,7 @@ def main():
     parser.add_argument("--model", default=DEFAULT_MODEL_DIR)
     parser.add_argument("--steps", type=int, default=25)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--lora", default=None, help="also write docs/lora.gif: the base model beside this adapter")
     args = parser.parse_args()
     pipe = TextVideoPipeline.from_pretrained(args.model)
     pipe.set_progress_bar_config(disable=True)
@@ -73,6 +95,9 @@ def main():
     prompts_gif(pipe, args.steps, args.seed, HERE / "prompts.gif")
     denoising_grid(pipe, "HELLO", args.steps, args.seed, HERE / "denoising.png")
     print(f"wrote {HERE / 'prompts.gif'} and {HERE / 'denoising.png'}")
+    if args.lora:
+        lora_gif(pipe, args.lora, args.steps, args.seed, HERE / "lora.gif")
+        print(f"wrote {HERE / 'lora.gif'}")
 
 
 if __name__ == "__main__":
