@@ -4,10 +4,11 @@
     python benchmarks/bench_look_probe.py --model path/to/saved/pipeline
     python benchmarks/bench_look_probe.py --checkpoint runs/varied/checkpoint-2000 --vary direction
 
-Validation prompts are rendered in random looks (every factor drawn, or only those of `--vary`) and noised to x_t at a few large t, where the
-noise hides the look; the transformer, asked for the true look, estimates the clean video. For each
-factor it prints how often the nearest look of that estimate (`nearest_variation`) has the asked
-value: a model that ignores a factor scores chance there (1/2 or 1/3), one that obeys it 100%.
+Validation prompts are rendered in random looks (every factor drawn, or only those of `--vary`) and
+noised to x_t at a few large t, where the noise hides the look; the transformer, asked for the true
+look, estimates the clean video. For each factor it prints how often the nearest look of that
+estimate (`nearest_variation`) has the asked value: a model that ignores a factor scores chance there
+(1/2 or 1/3), one that obeys it 100%.
 The PSNR of the estimate against the true render is printed beside.
 """
 

@@ -73,7 +73,7 @@ def test_the_adapter_is_a_small_safetensors_file_that_loads_and_changes_the_vide
     np.testing.assert_allclose(sample(base), before, atol=1e-5)
 
 
-def test_an_fp16_adapter_is_half_the_file_and_draws_the_same_video(lora_run, base_model, tmp_path):
+def test_an_fp16_adapter_holds_half_the_weight_bytes_and_draws_the_same_video(lora_run, base_model, tmp_path):
     sys.path.insert(0, str(SCRIPT.parent))
     from train_textvid_lora import save_adapter
 
@@ -140,6 +140,7 @@ def test_a_missing_tracker_package_stops_at_once(tmp_path):
 
 
 def test_bad_own_estimate_settings_stop_at_once(tmp_path):
-    completed = run_lora_script("--output_dir", str(tmp_path), "--own_estimate_share", "0.5", "--own_estimate_band", "300", "100")
+    completed = run_lora_script("--output_dir", str(tmp_path), "--own_estimate_share", "0.5",
+                                "--own_estimate_band", "300", "100")
     assert completed.returncode == 2 and "band must be [low, high)" in completed.stderr
     assert not (tmp_path / ADAPTER).exists()
