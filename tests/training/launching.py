@@ -124,9 +124,9 @@ def wait_for_log(process: subprocess.Popen, log_path: Path, pattern: str, count:
         time.sleep(0.2)
 
 
-def load_training_script():
-    """train_textvid.py imported as a module (it is a script, not part of the package)."""
-    spec = importlib.util.spec_from_file_location("train_textvid", SCRIPT)
+def load_training_script(script: Path = SCRIPT):
+    """A training script (train_textvid.py by default) imported as a module: scripts are not part of the package."""
+    spec = importlib.util.spec_from_file_location(script.stem, script)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

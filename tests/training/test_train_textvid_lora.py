@@ -10,7 +10,7 @@ import pytest
 import torch
 from huggingface_hub import ModelCard
 from safetensors.torch import load_file
-from launching import REPO_ROOT, training_env
+from launching import REPO_ROOT, load_training_script, training_env
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from diffusers_textvid import TextVideoPipeline, build_pipeline
@@ -74,9 +74,7 @@ def test_the_adapter_is_a_small_safetensors_file_that_loads_and_changes_the_vide
 
 
 def test_an_fp16_adapter_holds_half_the_weight_bytes_and_draws_the_same_video(lora_run, base_model, tmp_path):
-    sys.path.insert(0, str(SCRIPT.parent))
-    from train_textvid_lora import save_adapter
-
+    save_adapter = load_training_script(SCRIPT).save_adapter
     output_dir, _ = lora_run
     pipe = TextVideoPipeline.from_pretrained(base_model)
     pipe.load_lora_weights(str(output_dir), adapter_name="default")
