@@ -13,13 +13,14 @@ The PSNR of the estimate against the true render is printed beside.
 """
 
 import argparse
+import json
 import os
 
 import numpy as np
 import torch
 from safetensors.torch import load_file
 
-from diffusers_textvid import TextVideoPipeline, build_pipeline
+from diffusers_textvid import TextVideoDiTModel, TextVideoPipeline, build_pipeline
 from diffusers_textvid.data.dataset import video_to_model_space
 from diffusers_textvid.data.render import render_text_video
 from diffusers_textvid.data.variations import DEFAULT_VARIATION, VARIATIONS, all_variations
@@ -27,10 +28,14 @@ from diffusers_textvid.diffusion_loss import prediction_to_clean_video
 from diffusers_textvid.evaluation import evaluation_prompt_sets, nearest_variation, psnr
 
 
-def load_checkpoint(folder: str, preset: str) -> TextVideoPipeline:
-    """The preset's pipeline with looks, holding the training weights of an accelerate checkpoint folder
-    written by training/train_textvid.py (its `model.safetensors`: `transformer.*` and `text_encoder.*`)."""
-    pipe = build_pipeline(preset, variations=True)
+def load_checkpoint(folder: str, preset: str, model_config: str | None = None, looks: bool = True) -> TextVideoPipeline:
+    """The preset's pipeline, with looks unless `looks` is False and its transformer arguments overridden by
+    the JSON file `model_config` (as in training), holding the training weights of an accelerate checkpoint
+    folder written by training/train_textvid.py (its `model.safetensors`: `transformer.*` and `text_encoder.*`)."""
+    pipe = build_pipeline(preset, variations=looks)
+    if model_config:
+        with open(model_config) as file:
+            pipe.transformer = TextVideoDiTModel(**{**pipe.transformer.config, **json.load(file)})
     state = load_file(os.path.join(folder, "model.safetensors"))
     for name in ("transformer", "text_encoder"):
         prefix = name + "."
@@ -66,6 +71,7 @@ def main():
     source.add_argument("--checkpoint", help="a checkpoint-N folder of a --variations training run")
     source.add_argument("--model", help="a saved pipeline folder trained with looks")
     parser.add_argument("--preset", default="small", help="with --checkpoint: the run's --model_preset")
+    parser.add_argument("--model-config", help="with --checkpoint: the run's --model_config JSON")
     parser.add_argument("--num-prompts", type=int, default=32)
     parser.add_argument("--timesteps", type=int, nargs="+", default=[900, 600])
     parser.add_argument("--seed", type=int, default=0)
@@ -74,7 +80,7 @@ def main():
                              "`--vary` alone probes the default look.")
     args = parser.parse_args()
 
-    pipe = load_checkpoint(args.checkpoint, args.preset) if args.checkpoint else TextVideoPipeline.from_pretrained(args.model)
+    pipe = load_checkpoint(args.checkpoint, args.preset, args.model_config) if args.checkpoint else TextVideoPipeline.from_pretrained(args.model)
     prompts = evaluation_prompt_sets(args.num_prompts, args.seed)["validation"]
     fixed = {factor: value for factor, value in DEFAULT_VARIATION.items() if factor not in args.vary}
     candidates = [look for look in all_variations() if fixed.items() <= look.items()]

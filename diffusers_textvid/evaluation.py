@@ -11,6 +11,10 @@ counts as wrong, so a blank video gets no credit.
 Look (variation) accuracy: the look of a video is the nearest render (in MSE) of its true text over
 every combination of `VARIATIONS`; it is right when that is the look asked for. Left to choose the
 look, a model should draw every value of every factor equally often (`evaluate_variations`).
+
+Ink checks (`ink_look_checks`): the nearest-render look needs the symbols right. Early in training,
+before any symbol is, the direction, the crossing and the vertical offset still show in where the
+ink is, frame by frame, and these checks compare only that.
 """
 
 import time
@@ -66,6 +70,34 @@ def nearest_variation(video: np.ndarray, prompt: str) -> dict:
     looks = all_variations()
     renders = np.stack([render_text_video(prompt, **look) for look in looks]).astype(np.float64) / 255.0
     return looks[int(((renders - video[None]) ** 2).mean(axis=(1, 2, 3)).argmin())]
+
+
+# The factors whose value shows in where the ink is, whatever the symbols: each with the axis that its ink
+# profile sums away (1: rows, keeping the ink per column; 2: columns, keeping the ink per row).
+INK_FACTORS = {"direction": 1, "crossing_frames": 1, "vertical_offset": 2}
+
+
+def ink_profile(video: np.ndarray, axis: int) -> np.ndarray:
+    """`(F, W)` ink per column (`axis=1`) or `(F, H)` per row (`axis=2`) of a `(F, H, W)` video, smoothed
+    over 5 pixels: where the ink is counts, which symbol it draws barely does."""
+    profile = check_video(video).sum(axis=axis)
+    return np.stack([np.convolve(line, np.ones(5) / 5, mode="same") for line in profile])
+
+
+def ink_look_checks(video: np.ndarray, prompt: str, look: dict) -> dict[str, bool]:
+    """For each factor of `INK_FACTORS`: is the value whose render of `prompt` (the other factors as in the
+    full look `look`) has the nearest ink profile to `video` the one in `look`? Each factor is judged with
+    the others as asked, so a video moving the wrong way can fail the crossing check too."""
+    look = check_variation(look)
+    checks = {}
+    for factor, axis in INK_FACTORS.items():
+        profile = ink_profile(video, axis)
+        distances = {
+            value: np.abs(ink_profile(render_text_video(prompt, **(look | {factor: value})) / 255.0, axis) - profile).sum()
+            for value in VARIATIONS[factor]
+        }
+        checks[factor] = min(distances, key=distances.get) == look[factor]
+    return checks
 
 
 def psnr(video: np.ndarray, reference: np.ndarray) -> float:

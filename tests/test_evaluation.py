@@ -8,9 +8,12 @@ from diffusers_textvid.evaluation import (
     character_correct,
     evaluate_pipeline,
     evaluation_prompt_sets,
+    ink_look_checks,
     psnr,
     render_videos,
 )
+from diffusers_textvid.data.render import render_text_video
+from diffusers_textvid.data.variations import all_variations
 from diffusers_textvid.schedulers import swap_scheduler
 
 BLACK = np.zeros((16, 32, 32))
@@ -110,3 +113,25 @@ def test_evaluate_pipeline_scores_do_not_depend_on_batch_size(perturbed_pipeline
     assert [r["psnr_db"] for r in one_by_one["per_prompt"]] == pytest.approx(
         [r["psnr_db"] for r in all_at_once["per_prompt"]], abs=1e-4
     )
+
+
+def test_ink_checks_pass_the_true_render_in_every_look():
+    for look in all_variations():
+        assert all(ink_look_checks(render_text_video("HELLO", **look) / 255.0, "HELLO", look).values()), look
+
+
+def test_ink_checks_need_no_symbol_right():
+    # every symbol differs, the length and the look do not
+    for look in all_variations()[::5]:
+        other_text = render_text_video("QXZ97", **look) / 255.0
+        assert all(ink_look_checks(other_text, "HELLO", look).values()), look
+
+
+@pytest.mark.parametrize("factor, drawn", [("direction", "left_to_right"), ("crossing_frames", 7), ("vertical_offset", 2)])
+def test_ink_checks_fail_the_factor_drawn_otherwise(factor, drawn):
+    asked = {"direction": "right_to_left", "crossing_frames": 11, "vertical_offset": -2, "weight": "bold"}
+    video = render_text_video("AB12", **(asked | {factor: drawn})) / 255.0
+    checks = ink_look_checks(video, "AB12", asked)
+    assert not checks[factor]
+    # the height shows in the ink per row, whatever the motion; the motion checks may fail together
+    assert checks["vertical_offset"] == (factor != "vertical_offset")
