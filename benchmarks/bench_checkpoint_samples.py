@@ -41,13 +41,12 @@ def main():
     looks = [choose.choice(all_variations()) for _ in prompts] if args.looks else [{} for _ in prompts]
     videos = pipe(prompts, variation=looks if args.looks else None, num_inference_steps=25,
                   generator=torch.Generator().manual_seed(args.seed), output_type="np").frames[..., 0]
-    chars = [ok for prompt, look, video in zip(prompts, looks, videos) for ok in character_correct(video, prompt, look or None)]
-    scores = {
-        "chars": f"{100 * np.mean(chars):.1f}%",
-        "PSNR": f"{np.mean([psnr(video, render_text_video(p, **look) / 255.0) for p, look, video in zip(prompts, looks, videos)]):.1f} dB",
-    }
+    asked = list(zip(prompts, looks, videos))
+    chars = [ok for prompt, look, video in asked for ok in character_correct(video, prompt, look or None)]
+    psnrs = [psnr(video, render_text_video(prompt, **look) / 255.0) for prompt, look, video in asked]
+    scores = {"chars": f"{100 * np.mean(chars):.1f}%", "PSNR": f"{np.mean(psnrs):.1f} dB"}
     if args.looks:
-        checks = [ink_look_checks(video, prompt, look) for prompt, look, video in zip(prompts, looks, videos)]
+        checks = [ink_look_checks(video, prompt, look) for prompt, look, video in asked]
         scores |= {name: f"{100 * np.mean([check[name] for check in checks]):.0f}%" for name in checks[0]}
     print(args.checkpoint, scores)
 

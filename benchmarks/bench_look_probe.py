@@ -80,7 +80,10 @@ def main():
                              "`--vary` alone probes the default look.")
     args = parser.parse_args()
 
-    pipe = load_checkpoint(args.checkpoint, args.preset, args.model_config) if args.checkpoint else TextVideoPipeline.from_pretrained(args.model)
+    if args.checkpoint:
+        pipe = load_checkpoint(args.checkpoint, args.preset, args.model_config)
+    else:
+        pipe = TextVideoPipeline.from_pretrained(args.model)
     prompts = evaluation_prompt_sets(args.num_prompts, args.seed)["validation"]
     fixed = {factor: value for factor, value in DEFAULT_VARIATION.items() if factor not in args.vary}
     candidates = [look for look in all_variations() if fixed.items() <= look.items()]

@@ -92,10 +92,8 @@ def ink_look_checks(video: np.ndarray, prompt: str, look: dict) -> dict[str, boo
     checks = {}
     for factor, axis in INK_FACTORS.items():
         profile = ink_profile(video, axis)
-        distances = {
-            value: np.abs(ink_profile(render_text_video(prompt, **(look | {factor: value})) / 255.0, axis) - profile).sum()
-            for value in VARIATIONS[factor]
-        }
+        renders = {value: render_text_video(prompt, **(look | {factor: value})) / 255.0 for value in VARIATIONS[factor]}
+        distances = {value: np.abs(ink_profile(render, axis) - profile).sum() for value, render in renders.items()}
         checks[factor] = min(distances, key=distances.get) == look[factor]
     return checks
 

@@ -127,7 +127,9 @@ def test_ink_checks_need_no_symbol_right():
         assert all(ink_look_checks(other_text, "HELLO", look).values()), look
 
 
-@pytest.mark.parametrize("factor, drawn", [("direction", "left_to_right"), ("crossing_frames", 7), ("vertical_offset", 2)])
+@pytest.mark.parametrize(
+    "factor, drawn", [("direction", "left_to_right"), ("crossing_frames", 7), ("vertical_offset", 2)]
+)
 def test_ink_checks_fail_the_factor_drawn_otherwise(factor, drawn):
     asked = {"direction": "right_to_left", "crossing_frames": 11, "vertical_offset": -2, "weight": "bold"}
     video = render_text_video("AB12", **(asked | {factor: drawn})) / 255.0
