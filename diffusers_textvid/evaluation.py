@@ -89,11 +89,12 @@ def ink_look_checks(video: np.ndarray, prompt: str, look: dict) -> dict[str, boo
     full look `look`) has the nearest ink profile to `video` the one in `look`? Each factor is judged with
     the others as asked, so a video moving the wrong way can fail the crossing check too."""
     look = check_variation(look)
+    profiles = {axis: ink_profile(video, axis) for axis in set(INK_FACTORS.values())}
     checks = {}
     for factor, axis in INK_FACTORS.items():
-        profile = ink_profile(video, axis)
         renders = {value: render_text_video(prompt, **(look | {factor: value})) / 255.0 for value in VARIATIONS[factor]}
-        distances = {value: np.abs(ink_profile(render, axis) - profile).sum() for value, render in renders.items()}
+        distances = {value: np.abs(ink_profile(render, axis) - profiles[axis]).sum()
+                     for value, render in renders.items()}
         checks[factor] = min(distances, key=distances.get) == look[factor]
     return checks
 

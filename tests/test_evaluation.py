@@ -1,7 +1,9 @@
 import numpy as np
 import pytest
 
+from diffusers_textvid.data.render import render_text_video
 from diffusers_textvid.data.splits import validation_prompts
+from diffusers_textvid.data.variations import all_variations
 from diffusers_textvid.evaluation import (
     HOLDOUT_SET_SIZE,
     PSNR_CAP_DB,
@@ -12,8 +14,6 @@ from diffusers_textvid.evaluation import (
     psnr,
     render_videos,
 )
-from diffusers_textvid.data.render import render_text_video
-from diffusers_textvid.data.variations import all_variations
 from diffusers_textvid.schedulers import swap_scheduler
 
 BLACK = np.zeros((16, 32, 32))
