@@ -61,13 +61,13 @@ def add_skip(pipe, skip_scale: float):
     """Hook `pipe.transformer` so its output carries the blended estimate; returns the hook handle."""
     model = pipe.transformer
     prediction_type = model.config.prediction_type
+    if prediction_type != "v_prediction":
+        raise ValueError(f"The skip blend reads the model output as a velocity; this model predicts {prediction_type!r}.")
 
     def blend(module, args, output):
         noisy, timestep = args[0], args[1]
         signal, noise = signal_and_noise_scales(model.alphas_cumprod, timestep)
         a, s = signal[:, None, None, None, None], noise[:, None, None, None, None]
-        if prediction_type != "v_prediction":
-            raise ValueError("The skip blend is written for v-prediction models.")
         clean = a * noisy - s * output.sample  # x0 from the velocity
         weight = skip_scale**2 / ((s / a) ** 2 + skip_scale**2)
         blended = weight * noisy / a + (1 - weight) * clean
