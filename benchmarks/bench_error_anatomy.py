@@ -45,14 +45,9 @@ def error_by_pixel_class(videos: np.ndarray, truth: np.ndarray) -> dict[str, tup
 
 def best_shifts(video: np.ndarray, prompt: str) -> list[int]:
     """For frames 1-14 of `video` `(16, 32, 32)` (default look), the shift of the true strip window that fits best."""
-    atlas = render.strip_atlas()  # (32, 37, cell)
-    cell_width = atlas.shape[2]
-    blanks = [render.BLANK] * -(-render.FRAME_SIZE // cell_width)
-    cells = blanks + [render.ATLAS_INDEX[symbol] for symbol in prompt] + blanks
-    windows = render.frame_windows(atlas.take(cells, axis=1).reshape(render.FRAME_SIZE, -1)) / 255.0  # (S, 32, 32)
-    starts = render.window_starts(len(prompt) * cell_width, "right_to_left", 15, len(blanks) * cell_width)
+    windows, starts = render.text_windows(prompt)  # (S, 32, 32) uint8, (16,)
     return [
-        min(SHIFTS, key=lambda shift: float(((windows[starts[frame] + shift] - video[frame]) ** 2).mean()))
+        min(SHIFTS, key=lambda shift: float(((windows[starts[frame] + shift] / 255.0 - video[frame]) ** 2).mean()))
         for frame in range(1, 15)
     ]
 

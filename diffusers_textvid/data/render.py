@@ -100,14 +100,11 @@ def frame_windows(padded: np.ndarray) -> np.ndarray:
     return np.ndarray(shape, padded.dtype, padded, strides=(column, row, column))
 
 
-def render_text_video(text: str, **factors) -> np.ndarray:
-    """uint8 `(16, 32, 32)`: the video of `text` scrolling past. Deterministic.
-
-    `factors` choose the look, each a name of `VARIATIONS` with one of its values (`direction`,
-    `crossing_frames`, `vertical_offset`, `weight`); a factor left out takes its first value, so with
-    none the text scrolls right to left in 15 frames, centred, in bold. An unknown factor or value is
-    a `ValueError`.
-    """
+def text_windows(text: str, **factors) -> tuple[np.ndarray, np.ndarray]:
+    """`(windows, starts)`: `windows` `(S, 32, 32)` uint8 is every 32-column window of `text`'s strip in
+    the look `factors` (as `render_text_video`), padded with black on both sides; `starts` int `(16,)`
+    is the window each frame shows, so `windows[starts]` is the video and `windows[starts + 1]` the
+    same frames one pixel further along the strip."""
     prompt = normalize_prompt(text)
     look = check_variation(factors) if factors else DEFAULT_VARIATION
     atlas = strip_atlas(look["weight"], look["vertical_offset"])  # (32, 37, cell)
@@ -117,4 +114,16 @@ def render_text_video(text: str, **factors) -> np.ndarray:
     padded = atlas.take(cells, axis=1).reshape(FRAME_SIZE, -1)  # (32, margin + N * cell + margin)
     margin = len(blanks) * cell_width
     starts = window_starts(len(prompt) * cell_width, look["direction"], look["crossing_frames"], margin)
-    return frame_windows(padded)[starts]  # (16, 32, 32), a C-contiguous copy
+    return frame_windows(padded), starts
+
+
+def render_text_video(text: str, **factors) -> np.ndarray:
+    """uint8 `(16, 32, 32)`: the video of `text` scrolling past. Deterministic.
+
+    `factors` choose the look, each a name of `VARIATIONS` with one of its values (`direction`,
+    `crossing_frames`, `vertical_offset`, `weight`); a factor left out takes its first value, so with
+    none the text scrolls right to left in 15 frames, centred, in bold. An unknown factor or value is
+    a `ValueError`.
+    """
+    windows, starts = text_windows(text, **factors)
+    return windows[starts]  # (16, 32, 32), a C-contiguous copy

@@ -5,7 +5,9 @@ import numpy as np
 import pytest
 
 from diffusers_textvid.data.prompts import VOCABULARY
-from diffusers_textvid.data.render import FONT_FILE, FRAME_SIZE, NUM_FRAMES, font_bytes, glyph_atlas, render_text_video
+from diffusers_textvid.data.render import (
+    FONT_FILE, FRAME_SIZE, NUM_FRAMES, font_bytes, glyph_atlas, render_text_video, text_windows,
+)
 
 FONT_SHA256 = "0637fea8f858cd1d9a6e0ff786bed3d8cc2dc59b871a28e268a5a0106f052a92"
 PROMPTS = ["A", "I", "W", "AB", "ZZ9", "HELLO", "M1M1M1", "WWWWWW"]
@@ -73,6 +75,16 @@ def test_text_moves_right_to_left_by_a_constant_step_within_one_pixel(prompt):
 def test_a_longer_prompt_scrolls_faster():
     mean_steps = [np.mean(frame_steps(render_text_video("W" * n))) for n in (1, 3, 6)]
     assert mean_steps[0] < mean_steps[1] < mean_steps[2]
+
+
+@pytest.mark.parametrize("look", [{}, {"direction": "left_to_right", "vertical_offset": 2, "weight": "light"}])
+def test_text_windows_hold_the_video_and_its_one_pixel_shifts(look):
+    windows, starts = text_windows("ab12", **look)
+    video = render_text_video("AB12", **look)
+    np.testing.assert_array_equal(windows[starts], video)
+    shifted = windows[starts + 1]  # one pixel further along the strip: columns move left by one
+    np.testing.assert_array_equal(shifted[:, :, :-1], video[:, :, 1:])
+    assert not np.array_equal(shifted, video)
 
 
 def test_glyph_atlas_has_one_non_empty_distinct_cell_per_symbol():
