@@ -6,7 +6,7 @@ from diffusers_textvid.models.modeling_textvid import (
     clean_video_to_prediction, patchify, signal_and_noise_scales, training_alphas_cumprod, unpatchify,
 )
 
-from conftest import build_tiny_transformer
+from conftest import build_tiny_transformer, perturb_weights
 
 TEXT_WIDTH = PRESETS["tiny"]["transformer"]["text_embed_dim"]
 
@@ -191,3 +191,61 @@ def test_config_is_registered_and_rebuilds_the_same_model(model):
     rebuilt = TextVideoDiTModel.from_config(model.config)
     assert public_config(rebuilt.config) == public_config(model.config)
     assert sum(p.numel() for p in rebuilt.parameters()) == sum(p.numel() for p in model.parameters())
+
+
+def length_table_model() -> TextVideoDiTModel:
+    """The tiny model with a position table per text length (0 to 8 real tokens), every weight perturbed."""
+    torch.manual_seed(0)
+    return perturb_weights(TextVideoDiTModel(**{**PRESETS["tiny"]["transformer"], "text_length_positions": 9}))
+
+
+def test_new_length_tables_start_at_zero_and_change_nothing():
+    plain = build_tiny_transformer()
+    with_tables = TextVideoDiTModel(**{**PRESETS["tiny"]["transformer"], "text_length_positions": 9})
+    with_tables.load_state_dict(plain.state_dict(), strict=False)  # the tables stay at their zero start
+    video, timestep, text, mask = model_inputs()
+    torch.testing.assert_close(with_tables(video, timestep, text, mask).sample, plain(video, timestep, text, mask).sample)
+
+
+def test_each_video_uses_the_table_of_its_own_text_length():
+    model = length_table_model()
+    video, timestep, text, mask = model_inputs()
+    longer = mask.clone()
+    longer[1, 3] = 1  # second text: 4 real tokens instead of 3
+    reference, changed = model(video, timestep, text, mask).sample, model(video, timestep, text, longer).sample
+    torch.testing.assert_close(changed[0], reference[0])
+    with torch.no_grad():
+        model.length_position[3].zero_()  # the first text's table; the second now uses table 4
+    assert not torch.allclose(model(video, timestep, text, longer).sample[0], reference[0])
+    torch.testing.assert_close(model(video, timestep, text, longer).sample[1], changed[1])
+
+
+def test_length_tables_follow_the_grid_of_a_shorter_video():
+    model = length_table_model()
+    video, timestep, text, mask = model_inputs(frames=8, size=16)
+    output = model(video, timestep, text, mask).sample
+    with torch.no_grad():
+        model.length_position[:, 2:].zero_()  # frames beyond the short video's token grid
+        model.length_position[:, :, 2:].zero_()
+        model.length_position[:, :, :, 2:].zero_()
+    torch.testing.assert_close(model(video, timestep, text, mask).sample, output)
+
+
+def test_length_tables_need_the_mask_and_a_text_they_cover():
+    model = TextVideoDiTModel(**{**PRESETS["tiny"]["transformer"], "text_length_positions": 3})
+    video, timestep, text, mask = model_inputs()
+    with pytest.raises(ValueError, match="encoder_attention_mask"):
+        model(video, timestep, text)
+    with pytest.raises(ValueError, match="3 tokens is longer"):
+        model(video, timestep, text, mask)
+    with pytest.raises(ValueError, match="text_length_positions"):
+        TextVideoDiTModel(**{**PRESETS["tiny"]["transformer"], "text_length_positions": -1})
+
+
+def test_length_tables_round_trip_through_save_and_load(tmp_path):
+    model = length_table_model()
+    model.save_pretrained(tmp_path)
+    loaded = TextVideoDiTModel.from_pretrained(tmp_path)
+    assert loaded.config.text_length_positions == 9
+    video, timestep, text, mask = model_inputs()
+    torch.testing.assert_close(loaded(video, timestep, text, mask).sample, model(video, timestep, text, mask).sample)

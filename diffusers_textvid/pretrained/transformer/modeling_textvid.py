@@ -221,6 +221,12 @@ class TextVideoDiTModel(ModelMixin, ConfigMixin, PeftAdapterMixin):
             its values (as `diffusers_textvid.data.VARIATIONS`). Each factor gets a small embedding
             table, added to the timestep conditioning like the class labels of DiT; row 0 of each table
             means "left out", which training with factor dropout teaches to sample. None: no looks.
+        text_length_positions (`int`, defaults to 0): if above 0, one more position table per count of
+            real text tokens (the sum of `encoder_attention_mask`, from 0 to this number minus 1), added
+            to the shared tables. The scroll speed, and so where each symbol is in each frame, follows
+            from the length of the text. Each of these tables gives every token a vector of its own,
+            where the shared tables are a sum of one frame, one row and one column vector. Needs
+            `encoder_attention_mask`.
     """
 
     _supports_gradient_checkpointing = True
@@ -252,6 +258,7 @@ class TextVideoDiTModel(ModelMixin, ConfigMixin, PeftAdapterMixin):
         beta_end: float = 0.02,
         beta_schedule: str = "linear",
         variations: dict[str, list] | None = None,
+        text_length_positions: int = 0,
     ):
         super().__init__()
         if output_parametrization not in OUTPUT_PARAMETRIZATIONS:
@@ -276,6 +283,14 @@ class TextVideoDiTModel(ModelMixin, ConfigMixin, PeftAdapterMixin):
         self.frame_position = torch.nn.Parameter(torch.zeros(grid[0], hidden_size))
         self.row_position = torch.nn.Parameter(torch.zeros(grid[1], hidden_size))
         self.column_position = torch.nn.Parameter(torch.zeros(grid[2], hidden_size))
+        if text_length_positions < 0:
+            raise ValueError(f"text_length_positions must be 0 (off) or a count of lengths, got {text_length_positions}.")
+        # (lengths, F', H', W', D); zero at first, so a new model starts from the shared tables alone.
+        self.length_position = (
+            torch.nn.Parameter(torch.zeros(text_length_positions, *grid, hidden_size))
+            if text_length_positions
+            else None
+        )
         self.timestep_features = Timesteps(timestep_embed_dim, flip_sin_to_cos=True, downscale_freq_shift=0)
         self.timestep_embedding = TimestepEmbedding(timestep_embed_dim, hidden_size)
         self.text_projection = torch.nn.Sequential(
@@ -376,6 +391,25 @@ class TextVideoDiTModel(ModelMixin, ConfigMixin, PeftAdapterMixin):
         )
         return table.reshape(frames * rows * columns, -1)
 
+    def length_position_embedding(
+        self, encoder_attention_mask: torch.Tensor | None, frames: int, rows: int, columns: int
+    ) -> torch.Tensor:
+        """`(B, F' * H' * W', D)`: the position table of each video's text length, tokens in patchify order.
+        Only for a model with `text_length_positions` in its config."""
+        if encoder_attention_mask is None:
+            raise ValueError(
+                "This model has a position table per text length (`text_length_positions` in its config), so it "
+                "needs `encoder_attention_mask` to know each text's length."
+            )
+        lengths = encoder_attention_mask.sum(dim=1).long()  # (B,)
+        if int(lengths.max()) >= len(self.length_position):
+            raise ValueError(
+                f"A text of {int(lengths.max())} tokens is longer than this model's position tables cover "
+                f"({len(self.length_position) - 1} tokens at most)."
+            )
+        tables = self.length_position[lengths.to(self.length_position.device), :frames, :rows, :columns]
+        return tables.reshape(len(lengths), frames * rows * columns, -1)
+
     def look_embedding(self, variation_ids: torch.Tensor | None, batch: int, like: torch.Tensor) -> torch.Tensor:
         """`(B, D)` sum of the factor embeddings of `variation_ids` `(B, K)` (zeros for a model without looks)."""
         if self.variation_embedding is None:
@@ -417,7 +451,10 @@ class TextVideoDiTModel(ModelMixin, ConfigMixin, PeftAdapterMixin):
         timestep = timestep.reshape(-1).expand(batch) if timestep.numel() == 1 else timestep.reshape(batch)
 
         x = self.patch_embedding(patchify(hidden_states, (pt, ph, pw)))  # (B, N, D)
-        x = x + self.position_embedding(shape[2] // pt, shape[3] // ph, shape[4] // pw).to(x.dtype)
+        grid = (shape[2] // pt, shape[3] // ph, shape[4] // pw)
+        x = x + self.position_embedding(*grid).to(x.dtype)
+        if self.length_position is not None:
+            x = x + self.length_position_embedding(encoder_attention_mask, *grid).to(x.dtype)
 
         text = self.text_projection(encoder_hidden_states)  # (B, L, D)
         if encoder_attention_mask is None:
