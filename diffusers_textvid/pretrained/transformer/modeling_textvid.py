@@ -227,6 +227,10 @@ class TextVideoDiTModel(ModelMixin, ConfigMixin, PeftAdapterMixin):
             from the length of the text. Each of these tables gives every token a vector of its own,
             where the shared tables are a sum of one frame, one row and one column vector. Needs
             `encoder_attention_mask`.
+        length_position_factors (`list[str]`, *optional*): factors of `variations` that also pick the
+            length's table: one table per text length and per combination of these factors' ids (0, left
+            out, included), so that a table can hold where each symbol lies in each frame for one direction
+            and speed. Needs `text_length_positions`; `forward` then reads `variation_ids`.
     """
 
     _supports_gradient_checkpointing = True
@@ -259,6 +263,7 @@ class TextVideoDiTModel(ModelMixin, ConfigMixin, PeftAdapterMixin):
         beta_schedule: str = "linear",
         variations: dict[str, list] | None = None,
         text_length_positions: int = 0,
+        length_position_factors: list[str] | None = None,
     ):
         super().__init__()
         if output_parametrization not in OUTPUT_PARAMETRIZATIONS:
@@ -285,9 +290,20 @@ class TextVideoDiTModel(ModelMixin, ConfigMixin, PeftAdapterMixin):
         self.column_position = torch.nn.Parameter(torch.zeros(grid[2], hidden_size))
         if text_length_positions < 0:
             raise ValueError(f"text_length_positions must be 0 (off) or a count of lengths, got {text_length_positions}.")
-        # (lengths, F', H', W', D); zero at first, so a new model starts from the shared tables alone.
+        looked_up = sorted(length_position_factors or [])
+        if looked_up and not text_length_positions:
+            raise ValueError("length_position_factors needs text_length_positions above 0.")
+        unknown = [factor for factor in looked_up if factor not in (variations or {})]
+        if unknown:
+            raise ValueError(f"length_position_factors {unknown} are not factors of `variations` ({variations}).")
+        # Not buffers: derived from the config. Columns of `variation_ids` (factors in name order) and the
+        # number of ids of each looked-up factor.
+        self.length_position_columns = [sorted(variations).index(factor) for factor in looked_up]
+        self.length_position_sizes = [len(variations[factor]) + 1 for factor in looked_up]
+        combinations = int(torch.tensor(self.length_position_sizes, dtype=torch.long).prod())
+        # (lengths * combinations, F', H', W', D); zero at first, so a new model starts from the shared tables.
         self.length_position = (
-            torch.nn.Parameter(torch.zeros(text_length_positions, *grid, hidden_size))
+            torch.nn.Parameter(torch.zeros(text_length_positions * combinations, *grid, hidden_size))
             if text_length_positions
             else None
         )
@@ -392,35 +408,49 @@ class TextVideoDiTModel(ModelMixin, ConfigMixin, PeftAdapterMixin):
         return table.reshape(frames * rows * columns, -1)
 
     def length_position_embedding(
-        self, encoder_attention_mask: torch.Tensor | None, frames: int, rows: int, columns: int
+        self, encoder_attention_mask: torch.Tensor | None, variation_ids: torch.Tensor | None,
+        frames: int, rows: int, columns: int
     ) -> torch.Tensor:
-        """`(B, F' * H' * W', D)`: the position table of each video's text length, tokens in patchify order.
-        Only for a model with `text_length_positions` in its config."""
+        """`(B, F' * H' * W', D)`: the position table of each video's text length (and, with
+        `length_position_factors`, of its ids of those factors in `variation_ids` `(B, K)`, from
+        `checked_variation_ids`), tokens in patchify order. Only for a model with `text_length_positions` in its config."""
         if encoder_attention_mask is None:
             raise ValueError(
                 "This model has a position table per text length (`text_length_positions` in its config), so it "
                 "needs `encoder_attention_mask` to know each text's length."
             )
         lengths = encoder_attention_mask.sum(dim=1).long()  # (B,)
-        if int(lengths.max()) >= len(self.length_position):
+        max_length = self.config.text_length_positions - 1
+        if int(lengths.max()) > max_length:
             raise ValueError(
                 f"A text of {int(lengths.max())} tokens is longer than this model's position tables cover "
-                f"({len(self.length_position) - 1} tokens at most)."
+                f"({max_length} tokens at most)."
             )
-        tables = self.length_position[lengths.to(self.length_position.device), :frames, :rows, :columns]
+        index = lengths
+        for column, size in zip(self.length_position_columns, self.length_position_sizes):
+            index = index * size + variation_ids[:, column].to(lengths.device)
+        tables = self.length_position[index.to(self.length_position.device), :frames, :rows, :columns]
         return tables.reshape(len(lengths), frames * rows * columns, -1)
 
-    def look_embedding(self, variation_ids: torch.Tensor | None, batch: int, like: torch.Tensor) -> torch.Tensor:
-        """`(B, D)` sum of the factor embeddings of `variation_ids` `(B, K)` (zeros for a model without looks)."""
+    def checked_variation_ids(self, variation_ids: torch.Tensor | None, batch: int) -> torch.Tensor | None:
+        """`variation_ids` `(B, K)`, or all factors left out (zeros) for None; None for a model without looks.
+        `ValueError` for ids given to a model without looks, or of the wrong shape."""
         if self.variation_embedding is None:
             if variation_ids is not None:
                 raise ValueError("`variation_ids` given to a model trained without looks (its config has no variations).")
-            return torch.zeros_like(like)
+            return None
         num_factors = len(self.variation_offsets)
         if variation_ids is None:
-            variation_ids = torch.zeros(batch, num_factors, dtype=torch.long)
+            return torch.zeros(batch, num_factors, dtype=torch.long)
         if variation_ids.shape != (batch, num_factors):
             raise ValueError(f"`variation_ids` must have shape {(batch, num_factors)}, got {tuple(variation_ids.shape)}.")
+        return variation_ids
+
+    def look_embedding(self, variation_ids: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:
+        """`(B, D)` sum of the factor embeddings of `variation_ids` `(B, K)`, from `checked_variation_ids`
+        (zeros for a model without looks)."""
+        if variation_ids is None:
+            return torch.zeros_like(like)
         rows = variation_ids.to(like.device) + self.variation_offsets.to(like.device)  # (B, K)
         return self.variation_embedding(rows).sum(dim=1).to(like.dtype)  # (B, D)
 
@@ -449,12 +479,13 @@ class TextVideoDiTModel(ModelMixin, ConfigMixin, PeftAdapterMixin):
         pt, ph, pw = self.config.patch_size
         timestep = torch.as_tensor(timestep, device=hidden_states.device)
         timestep = timestep.reshape(-1).expand(batch) if timestep.numel() == 1 else timestep.reshape(batch)
+        variation_ids = self.checked_variation_ids(variation_ids, batch)
 
         x = self.patch_embedding(patchify(hidden_states, (pt, ph, pw)))  # (B, N, D)
         grid = (shape[2] // pt, shape[3] // ph, shape[4] // pw)
         x = x + self.position_embedding(*grid).to(x.dtype)
         if self.length_position is not None:
-            x = x + self.length_position_embedding(encoder_attention_mask, *grid).to(x.dtype)
+            x = x + self.length_position_embedding(encoder_attention_mask, variation_ids, *grid).to(x.dtype)
 
         text = self.text_projection(encoder_hidden_states)  # (B, L, D)
         if encoder_attention_mask is None:
@@ -465,7 +496,7 @@ class TextVideoDiTModel(ModelMixin, ConfigMixin, PeftAdapterMixin):
             text_mask = encoder_attention_mask.bool()[:, None, None, :]  # (B, 1, 1, L)
         time_features = self.timestep_features(timestep).to(x.dtype)  # (B, timestep_embed_dim)
         conditioning = self.timestep_embedding(time_features) + pooled_text  # (B, D)
-        conditioning = conditioning + self.look_embedding(variation_ids, batch, conditioning)
+        conditioning = conditioning + self.look_embedding(variation_ids, conditioning)
 
         for block in self.blocks:
             if torch.is_grad_enabled() and self.gradient_checkpointing:
