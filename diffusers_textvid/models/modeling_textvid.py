@@ -8,6 +8,7 @@ This file imports only torch and diffusers: `save_pretrained` of the pipeline co
 the weights so the model folder loads without the `diffusers_textvid` package installed.
 """
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -300,7 +301,7 @@ class TextVideoDiTModel(ModelMixin, ConfigMixin, PeftAdapterMixin):
         # number of ids of each looked-up factor.
         self.length_position_columns = [sorted(variations).index(factor) for factor in looked_up]
         self.length_position_sizes = [len(variations[factor]) + 1 for factor in looked_up]
-        combinations = int(torch.tensor(self.length_position_sizes, dtype=torch.long).prod())
+        combinations = math.prod(self.length_position_sizes)
         # (lengths * combinations, F', H', W', D); zero at first, so a new model starts from the shared tables.
         self.length_position = (
             torch.nn.Parameter(torch.zeros(text_length_positions * combinations, *grid, hidden_size))
