@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file
 
-from diffusers_textvid import TextVideoDiTModel, TextVideoPipeline, build_pipeline
+from diffusers_textvid import TextVideoPipeline, build_pipeline
 from diffusers_textvid.data.dataset import video_to_model_space
 from diffusers_textvid.data.render import render_text_video
 from diffusers_textvid.data.variations import DEFAULT_VARIATION, VARIATIONS, all_variations
@@ -32,10 +32,11 @@ def load_checkpoint(folder: str, preset: str, model_config: str | None = None, l
     """The preset's pipeline, with looks unless `looks` is False and its transformer arguments overridden by
     the JSON file `model_config` (as in training), holding the training weights of an accelerate checkpoint
     folder written by training/train_textvid.py (its `model.safetensors`: `transformer.*` and `text_encoder.*`)."""
-    pipe = build_pipeline(preset, variations=looks)
+    overrides = None
     if model_config:
         with open(model_config) as file:
-            pipe.transformer = TextVideoDiTModel(**{**pipe.transformer.config, **json.load(file)})
+            overrides = json.load(file)
+    pipe = build_pipeline(preset, variations=looks, transformer_overrides=overrides)
     state = load_file(os.path.join(folder, "model.safetensors"))
     for name in ("transformer", "text_encoder"):
         prefix = name + "."

@@ -1,4 +1,4 @@
-"""Training throughput: the shipped recipe vs the original design, side by side in one process.
+"""Training throughput: the shipped recipe vs the previous one and the original design, side by side in one process.
 
     python benchmarks/bench_training.py --seconds 30
 
@@ -20,15 +20,17 @@ from diffusers_textvid import build_pipeline
 from diffusers_textvid.data.dataset import ScrollingTextDataset
 from diffusers_textvid.diffusion_loss import OwnEstimateInputs, diffusion_loss
 
-OWN_ESTIMATES = OwnEstimateInputs(share=0.5)  # the shipped recipe's --own_estimate_share 0.5
+MIN_SNR_PLUS_ONE = (5.0, "min_snr_plus_one")  # --snr_gamma 5 --loss_weighting min_snr_plus_one
+PREVIOUS_TOKENS = {"patch_size": (4, 8, 8), "text_length_positions": 0}  # the previous shipped model's transformer
 RECIPES = {
-    # name: (preset, autocast dtype or None, loss weighting as (snr_gamma, weighting), OwnEstimateInputs or None)
-    "shipped (small, clean-video output, own-estimate inputs, fp32)": ("small", None, (5.0, "min_snr_plus_one"),
-                                                                       OWN_ESTIMATES),
-    "shipped (small, clean-video output, own-estimate inputs, bf16 autocast)": ("small", torch.bfloat16,
-                                                                                (5.0, "min_snr_plus_one"), OWN_ESTIMATES),
-    "previous (small, clean-video output, fp32)": ("small", None, (5.0, "min_snr_plus_one"), None),
-    "original design (fp32)": ("original", None, (None, "min_snr"), None),
+    # name: (preset, transformer overrides, autocast dtype or None, loss weighting as (snr_gamma, weighting),
+    #        OwnEstimateInputs or None)
+    "shipped (small: 1x32x8 tokens, length tables, fp32)": ("small", None, None, MIN_SNR_PLUS_ONE, None),
+    "shipped (small: 1x32x8 tokens, length tables, bf16 autocast)": ("small", None, torch.bfloat16, MIN_SNR_PLUS_ONE,
+                                                                     None),
+    "previous shipped, its stage 2 (4x8x8 tokens, own-estimate inputs, fp32)": (
+        "small", PREVIOUS_TOKENS, None, MIN_SNR_PLUS_ONE, OwnEstimateInputs(share=0.5)),
+    "original design (fp32)": ("original", None, None, (None, "min_snr"), None),
 }
 BASELINE = "original design (fp32)"
 
@@ -47,9 +49,10 @@ def matmul_ceiling(dtype: torch.dtype, size: int = 1024, seconds: float = 3.0) -
 class TrainingStep:
     """One optimisation step of a recipe on a fixed batch."""
 
-    def __init__(self, preset: str, dtype: torch.dtype | None, weighting: tuple, own_estimates, batch_size: int):
+    def __init__(self, preset: str, overrides: dict | None, dtype: torch.dtype | None, weighting: tuple, own_estimates,
+                 batch_size: int):
         torch.manual_seed(0)
-        self.pipe = build_pipeline(preset)
+        self.pipe = build_pipeline(preset, transformer_overrides=overrides)
         self.dtype, self.weighting, self.own_estimates = dtype, weighting, own_estimates
         params = list(self.pipe.transformer.parameters()) + list(self.pipe.text_encoder.parameters())
         self.optimizer = torch.optim.AdamW(params, lr=1e-4)
@@ -85,8 +88,8 @@ def main():
     print("matrix-product ceilings (1024x1024): " + ", ".join(
         f"{dtype}: {flops / 1e12:.4f} TFLOP/s" for dtype, flops in ceilings.items()))
     results = {}
-    for name, (preset, dtype, weighting, own_estimates) in RECIPES.items():
-        step = TrainingStep(preset, dtype, weighting, own_estimates, args.batch_size)
+    for name, (preset, overrides, dtype, weighting, own_estimates) in RECIPES.items():
+        step = TrainingStep(preset, overrides, dtype, weighting, own_estimates, args.batch_size)
         flops_per_step = step.flops()
         step()  # warm-up
         steps, start = 0, time.perf_counter()

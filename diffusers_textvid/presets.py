@@ -4,7 +4,9 @@
 - `original`: the design we follow (d=128, 6 layers, 8 heads, 2x4x4 patches = 512 tokens,
   epsilon prediction); the baseline of the benchmarks.
 - `small`: the shipped model's size; its network estimates the clean video (`output_parametrization
-  = "clean_video"`) and the model turns that into the velocity the scheduler expects.
+  = "clean_video"`) and the model turns that into the velocity the scheduler expects. Each token is
+  one frame's 32x8 column of pixels, and every count of text tokens has a position table of its own
+  (`text_length_positions`): the text's length sets where each symbol lies in each frame.
 """
 
 from diffusers import DDPMScheduler
@@ -30,13 +32,12 @@ PRESETS = {
         "prediction_type": "epsilon",
     },
     "small": {
-        "transformer": dict(patch_size=(4, 8, 8), hidden_size=192, num_layers=6, num_attention_heads=6,
-                            text_embed_dim=128, output_parametrization="clean_video"),
+        "transformer": dict(patch_size=(1, 32, 8), hidden_size=192, num_layers=6, num_attention_heads=6,
+                            text_embed_dim=128, output_parametrization="clean_video", text_length_positions=9),
         "text_encoder": dict(hidden_size=128, num_layers=2, num_heads=4),
         "prediction_type": "v_prediction",
     },
 }
-
 
 
 def build_scheduler(prediction_type: str = "epsilon") -> DDPMScheduler:
@@ -60,9 +61,11 @@ def build_scheduler(prediction_type: str = "epsilon") -> DDPMScheduler:
     )
 
 
-def build_pipeline(preset: str = "tiny", prediction_type: str | None = None, variations: bool = False) -> TextVideoPipeline:
+def build_pipeline(preset: str = "tiny", prediction_type: str | None = None, variations: bool = False,
+                   transformer_overrides: dict | None = None) -> TextVideoPipeline:
     """An untrained `TextVideoPipeline` of the named size (see `PRESETS`); with `variations`, its
-    transformer is conditioned on every factor of `diffusers_textvid.data.VARIATIONS`."""
+    transformer is conditioned on every factor of `diffusers_textvid.data.VARIATIONS`.
+    `transformer_overrides` replaces any of the preset's `TextVideoDiTModel` arguments."""
     if preset not in PRESETS:
         raise ValueError(f"Unknown preset {preset!r}; choose one of {sorted(PRESETS)}.")
     sizes = PRESETS[preset]
@@ -72,6 +75,7 @@ def build_pipeline(preset: str = "tiny", prediction_type: str | None = None, var
     return TextVideoPipeline(
         tokenizer=build_character_tokenizer(),
         text_encoder=build_text_encoder(**sizes["text_encoder"]),
-        transformer=TextVideoDiTModel(**sizes["transformer"], **schedule, variations=looks),
+        transformer=TextVideoDiTModel(**{**sizes["transformer"], **schedule, "variations": looks,
+                                         **(transformer_overrides or {})}),
         scheduler=scheduler,
     )

@@ -778,13 +778,12 @@ def build_training_model(args) -> TrainingModel:
     if args.pretrained_model_name_or_path is not None:
         pipe = TextVideoPipeline.from_pretrained(args.pretrained_model_name_or_path)
     else:
-        pipe = build_pipeline(args.model_preset, prediction_type=args.prediction_type, variations=args.variations)
-    if args.model_config:
-        from diffusers_textvid import TextVideoDiTModel
-
-        with open(args.model_config) as file:
-            overrides = json.load(file)
-        pipe.transformer = TextVideoDiTModel(**{**pipe.transformer.config, **overrides})
+        overrides = None
+        if args.model_config:
+            with open(args.model_config) as file:
+                overrides = json.load(file)
+        pipe = build_pipeline(args.model_preset, prediction_type=args.prediction_type, variations=args.variations,
+                              transformer_overrides=overrides)
     if args.gradient_checkpointing:
         pipe.transformer.enable_gradient_checkpointing()
     return TrainingModel(pipe, args.snr_gamma, args.loss_weighting, own_estimate_inputs(args)).train()

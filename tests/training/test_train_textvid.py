@@ -36,8 +36,9 @@ from PIL import Image
 from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import load_file, save_file
 
-from diffusers_textvid import TextVideoDiTModel, build_pipeline
+from diffusers_textvid import PRESETS, TextVideoDiTModel, build_pipeline
 from diffusers_textvid.data.dataset import ScrollingTextDataset
+from diffusers_textvid.data.variations import VARIATIONS
 
 # Validation at step 4 takes about a second: the window in which the resume test kills the run.
 RESUMABLE_RUN = ["--max_train_steps", "8", "--train_batch_size", "2", "--checkpointing_steps", "2",
@@ -376,8 +377,6 @@ def test_drop_factors_turns_value_indices_into_looks_and_leaves_out_about_the_sh
 
 
 def test_variations_flag_conditions_the_model_on_every_factor_and_the_looks_reach_the_loss(tmp_path, train_textvid):
-    from diffusers_textvid.data.variations import VARIATIONS
-
     base = ["--output_dir", str(tmp_path / "run"), "--model_preset", "tiny"]
     model = train_textvid.build_training_model(train_textvid.parse_args(base + ["--variations"]))
     assert model.transformer.config.variations == {factor: list(values) for factor, values in VARIATIONS.items()}
@@ -394,6 +393,19 @@ def test_variations_flag_conditions_the_model_on_every_factor_and_the_looks_reac
     assert loss([{"direction": "left_to_right"}, {}]) != loss([{"direction": "right_to_left"}, {}])
     with pytest.raises(SystemExit):
         train_textvid.parse_args(base + ["--variation_dropout", "1.5"])
+
+
+def test_model_config_overrides_the_preset_and_keeps_the_looks(tmp_path, train_textvid):
+    overrides = tmp_path / "lengths.json"
+    overrides.write_text('{"patch_size": [1, 32, 8], "text_length_positions": 9, '
+                         '"length_position_factors": ["direction", "crossing_frames"]}')
+    args = train_textvid.parse_args(["--output_dir", str(tmp_path / "run"), "--model_preset", "tiny", "--variations",
+                                     "--model_config", str(overrides)])
+    transformer = train_textvid.build_training_model(args).transformer
+    assert tuple(transformer.config.patch_size) == (1, 32, 8)
+    assert transformer.config.hidden_size == PRESETS["tiny"]["transformer"]["hidden_size"]
+    assert set(transformer.config.variations) == set(VARIATIONS)
+    assert len(transformer.length_position) == 9 * 3 * 4  # lengths x direction ids x crossing ids (0: left out)
 
 
 @pytest.mark.slow
