@@ -414,7 +414,8 @@ class TextVideoDiTModel(ModelMixin, ConfigMixin, PeftAdapterMixin):
     ) -> torch.Tensor:
         """`(B, F' * H' * W', D)`: the position table of each video's text length (and, with
         `length_position_factors`, of its ids of those factors in `variation_ids` `(B, K)`, from
-        `checked_variation_ids`), tokens in patchify order. Only for a model with `text_length_positions` in its config."""
+        `checked_variation_ids`), tokens in patchify order. Only for a model with `text_length_positions`
+        in its config."""
         if encoder_attention_mask is None:
             raise ValueError(
                 "This model has a position table per text length (`text_length_positions` in its config), so it "
