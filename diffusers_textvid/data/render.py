@@ -13,6 +13,7 @@ import importlib.resources
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from ..models.modeling_textvid import strip_left_edges
 from .prompts import VOCABULARY, normalize_prompt
 from .variations import DEFAULT_VARIATION, check_variation
 
@@ -66,16 +67,9 @@ def glyph_atlas(weight: str = "bold", vertical_offset: int = 0) -> np.ndarray:
 def frame_offsets(
     text_width: int, direction: str = "right_to_left", crossing_frames: int = NUM_FRAMES - 1
 ) -> np.ndarray:
-    """int `(16,)`: x position of the strip's left edge in each frame.
-
-    The strip starts just outside one edge (frame 0 black) and has just left past the other edge at
-    frame `crossing_frames`, moving by the same distance every frame; later frames stay black.
-    """
-    travel = FRAME_SIZE + text_width
-    progress = np.minimum(np.arange(NUM_FRAMES), crossing_frames) * travel / crossing_frames  # pixels moved
-    if direction == "right_to_left":
-        return np.round(FRAME_SIZE - progress).astype(np.int64)
-    return np.round(progress - text_width).astype(np.int64)
+    """int `(16,)`: x position of the strip's left edge in each frame (`strip_left_edges`, which the
+    model's scroll alignment reads too, so both agree on where every symbol is)."""
+    return np.array(strip_left_edges(text_width, direction, crossing_frames, FRAME_SIZE, NUM_FRAMES), dtype=np.int64)
 
 
 @functools.lru_cache(maxsize=None)

@@ -8,6 +8,7 @@ This file imports only torch and diffusers: `save_pretrained` of the pipeline co
 the weights so the model folder loads without the `diffusers_textvid` package installed.
 """
 
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -23,9 +24,12 @@ from diffusers.utils import BaseOutput
 
 @dataclass
 class TextVideoDiTOutput(BaseOutput):
-    """`sample`: `(B, C, F, H, W)`, the model's prediction (noise, velocity or clean video)."""
+    """`sample`: `(B, C, F, H, W)`, the model's prediction (noise, velocity or clean video).
+    `look_logits`: `(num_layers, B, S)`, each block's guess of the look, for a model with scroll
+    alignment (`scroll_cell_widths`); -inf for looks the given factors rule out. None otherwise."""
 
     sample: torch.Tensor
+    look_logits: torch.Tensor | None = None
 
 
 # ----------------------------------------------------------------------------------------------
@@ -86,7 +90,7 @@ class Attention(torch.nn.Module):
 class TextVideoDiTBlock(torch.nn.Module):
     """Self-attention, cross-attention to the text, MLP; adaLN-Zero modulation from the timestep."""
 
-    def __init__(self, dim: int, num_heads: int, mlp_ratio: float):
+    def __init__(self, dim: int, num_heads: int, mlp_ratio: float, look_hypotheses: int = 0):
         super().__init__()
         self.norm_self = torch.nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6)
         self.self_attention = Attention(dim, num_heads)
@@ -98,15 +102,33 @@ class TextVideoDiTBlock(torch.nn.Module):
             torch.nn.Linear(dim, hidden), torch.nn.GELU(approximate="tanh"), torch.nn.Linear(hidden, dim)
         )
         self.modulation = torch.nn.Sequential(torch.nn.SiLU(), torch.nn.Linear(dim, 6 * dim))
+        if look_hypotheses:
+            # Which look the video shows, guessed from the tokens; zero at first (every allowed look alike).
+            self.norm_look = torch.nn.LayerNorm(dim, eps=1e-6)
+            self.look_choice = torch.nn.Linear(dim, look_hypotheses)
+            self.aligned_text_out = torch.nn.Linear(dim, dim)
 
     def forward(
-        self, x: torch.Tensor, conditioning: torch.Tensor, text: torch.Tensor, text_mask: torch.Tensor | None
-    ) -> torch.Tensor:
-        """`x` `(B, N, D)`, `conditioning` `(B, D)`, `text` `(B, L, D)`, `text_mask` `(B, 1, 1, L)`."""
+        self, x: torch.Tensor, conditioning: torch.Tensor, text: torch.Tensor, text_mask: torch.Tensor | None,
+        shown_text: torch.Tensor | None = None, look_scrolls: torch.Tensor | None = None,
+        look_vectors: torch.Tensor | None = None, allowed_looks: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """`x` `(B, N, D)`, `conditioning` `(B, D)`, `text` `(B, L, D)`, `text_mask` `(B, 1, 1, L)`;
+        for scroll alignment, from `ScrollAlignedText`: `shown_text` `(B, R, N, D)` under each of R scrolls,
+        `look_scrolls` `(S, R)` (1 where look s has scroll r), `look_vectors` `(S, D)` and `allowed_looks`
+        bool `(B, S)`. Returns `(x, look_logits)`: the new `x` and the block's guess of the
+        look `(B, S)` (None without scroll alignment)."""
         shift_sa, scale_sa, gate_sa, shift_mlp, scale_mlp, gate_mlp = self.modulation(conditioning).chunk(6, dim=1)
         x = x + gate_sa[:, None] * self.self_attention(modulate(self.norm_self(x), shift_sa, scale_sa))
         x = x + self.cross_attention(self.norm_cross(x), text, text_mask)
-        return x + gate_mlp[:, None] * self.mlp(modulate(self.norm_mlp(x), shift_mlp, scale_mlp))
+        logits = None
+        if shown_text is not None:
+            logits = self.look_choice(self.norm_look(x).mean(dim=1)).float().masked_fill(~allowed_looks, float("-inf"))
+            chances = logits.softmax(dim=1).to(x.dtype)  # (B, S)
+            scroll_chances = chances @ look_scrolls.to(x.dtype)  # (B, R): the looks of one scroll share its text
+            shown = torch.einsum("br,brnd->bnd", scroll_chances, shown_text) + (chances @ look_vectors)[:, None]
+            x = x + self.aligned_text_out(shown)
+        return x + gate_mlp[:, None] * self.mlp(modulate(self.norm_mlp(x), shift_mlp, scale_mlp)), logits
 
 
 class OutputLayer(torch.nn.Module):
@@ -187,6 +209,129 @@ def check_variation_table(variations: dict):
 
 
 # ----------------------------------------------------------------------------------------------
+# Scroll alignment: which symbol each video token shows, for every way the text can scroll
+# ----------------------------------------------------------------------------------------------
+
+SCROLL_FACTORS = ("crossing_frames", "direction", "weight")  # the factors that move a symbol, in name order
+
+
+def strip_left_edges(
+    text_width: int, direction: str, crossing_frames: int, frame_width: int = 32, num_frames: int = 16
+) -> list[int]:
+    """x of the text strip's left edge in each frame (pixels; negative: left of the frame).
+
+    The strip starts just outside one edge (frame 0 shows none of it) and has just left past the other
+    edge at frame `crossing_frames`, moving the same distance every frame; it stays outside after that.
+    The renderer draws with these edges, so the model's alignment is exact.
+    """
+    travel = frame_width + text_width
+    edges = []
+    for frame in range(num_frames):
+        moved = min(frame, crossing_frames) * travel / crossing_frames
+        edges.append(round(frame_width - moved) if direction == "right_to_left" else round(moved - text_width))
+    return edges
+
+
+class ScrollAlignedText(torch.nn.Module):
+    """What each video token shows under every look (every combination of the factors of `variations`).
+    The look's crossing_frames, direction and weight set where each symbol cell lies in each frame
+    (cells are `cell_widths[weight]` pixels wide, laid side by side). A token's vector under a look is
+    the text features of the symbols under its left and right pixel columns (zeros where no symbol is),
+    an embedding of where in its cell the left column falls, and an embedding of the look itself. The
+    blocks mix these over the looks the video may show (`allowed`), weighted by their guess of the look.
+    Looks that scroll alike (they differ in offset only) share one text vector, computed once per scroll."""
+
+    def __init__(self, dim: int, variations: dict, cell_widths: dict, patch_size: tuple, frame_width: int):
+        super().__init__()
+        if patch_size[0] != 1:
+            raise ValueError(f"Scroll alignment needs one frame per token (patch_size[0] == 1), got {patch_size}.")
+        missing = [factor for factor in SCROLL_FACTORS if factor not in (variations or {})]
+        if missing:
+            raise ValueError(f"scroll_cell_widths needs the factors {list(SCROLL_FACTORS)} in `variations`; missing {missing}.")
+        unsized = [weight for weight in variations["weight"] if weight not in cell_widths]
+        if unsized:
+            raise ValueError(f"scroll_cell_widths has no width for weight(s) {unsized}.")
+        bad = [direction for direction in variations["direction"] if direction not in ("right_to_left", "left_to_right")]
+        if bad:
+            raise ValueError(f"Scroll alignment knows the directions right_to_left and left_to_right, not {bad}.")
+        self.factors = sorted(variations)  # the columns of `variation_ids`
+        self.values = {factor: list(variations[factor]) for factor in self.factors}
+        # Every look as the value index of each factor, factors in name order.
+        self.looks = list(itertools.product(*(range(len(self.values[factor])) for factor in self.factors)))
+        self.scrolls = sorted({self.scroll_of(look) for look in range(len(self.looks))})  # (crossing, direction, weight)
+        self.cell_widths = {weight: int(width) for weight, width in cell_widths.items()}
+        self.column_width, self.frame_width = patch_size[2], frame_width
+        self.left_symbol = torch.nn.Linear(dim, dim)
+        self.right_symbol = torch.nn.Linear(dim, dim)
+        self.cell_offset = torch.nn.Embedding(max(self.cell_widths.values()), dim)
+        self.look_vector = torch.nn.Embedding(len(self.looks), dim)
+        self.index_cache = {}  # (text tokens, frames, rows, columns) -> index tables; derived, never saved
+
+    def look_values(self, look: int) -> dict:
+        """Factor -> value of look number `look`."""
+        return {factor: self.values[factor][index] for factor, index in zip(self.factors, self.looks[look])}
+
+    def scroll_of(self, look: int) -> tuple:
+        """(crossing_frames, direction, weight) of look number `look`: what sets where its symbols are."""
+        values = self.look_values(look)
+        return values["crossing_frames"], values["direction"], values["weight"]
+
+    def look_scrolls(self) -> torch.Tensor:
+        """float `(S, R)`: 1 where look s has scroll r of `self.scrolls`, else 0."""
+        scrolls = torch.tensor([self.scrolls.index(self.scroll_of(look)) for look in range(len(self.looks))])
+        return F.one_hot(scrolls, len(self.scrolls)).float()
+
+    def index_tables(self, num_tokens: int, frames: int, rows: int, columns: int) -> torch.Tensor:
+        """long `(3, num_tokens, R, N)`: for each count of symbols (0 to num_tokens - 1), scroll and video
+        token, the text token under its left column, under its right column (`num_tokens`: none) and the
+        pixel of its cell where its left column falls."""
+        key = (num_tokens, frames, rows, columns)
+        if key not in self.index_cache:
+            tables = torch.zeros(3, num_tokens, len(self.scrolls), frames, rows, columns, dtype=torch.long)
+            for symbols, (scroll, (crossing_frames, direction, weight)) in itertools.product(
+                range(num_tokens), enumerate(self.scrolls)
+            ):
+                cell = self.cell_widths[weight]
+                edges = strip_left_edges(symbols * cell, direction, crossing_frames, self.frame_width, frames)
+                for frame, column in itertools.product(range(frames), range(columns)):
+                    left = column * self.column_width - edges[frame]  # strip pixel under the token's first column
+                    right = left + self.column_width - 1
+                    inside = [0 <= pixel < symbols * cell for pixel in (left, right)]
+                    tables[0, symbols, scroll, frame, :, column] = left // cell if inside[0] else num_tokens
+                    tables[1, symbols, scroll, frame, :, column] = right // cell if inside[1] else num_tokens
+                    tables[2, symbols, scroll, frame, :, column] = left % cell
+            self.index_cache[key] = tables.reshape(3, num_tokens, len(self.scrolls), -1)
+        return self.index_cache[key]
+
+    def allowed(self, variation_ids: torch.Tensor) -> torch.Tensor:
+        """bool `(B, S)`: the looks that agree with every factor `variation_ids` `(B, K)` gives (id 0,
+        left out, agrees with every value)."""
+        looks = torch.tensor(self.looks)  # (S, K) value indices
+        given = variation_ids.cpu()  # (B, K), 1 + value index, or 0
+        return ((given[:, None] == 0) | (given[:, None] == looks[None] + 1)).all(dim=2)
+
+    def true_look(self, full_variation_ids: torch.Tensor) -> torch.Tensor:
+        """long `(B,)`: the look number of each video whose `full_variation_ids` `(B, K)` give every factor."""
+        allowed = self.allowed(full_variation_ids)
+        if not (allowed.sum(dim=1) == 1).all():
+            raise ValueError("`true_look` needs every factor of the look given (no id 0).")
+        return allowed.long().argmax(dim=1)
+
+    def forward(self, text: torch.Tensor, num_symbols: torch.Tensor, grid: tuple[int, int, int]) -> torch.Tensor:
+        """`text` `(B, L, D)` projected text features, `num_symbols` `(B,)` long -> the text under each
+        token for each scroll `(B, R, N, D)` (the look vectors are `look_vector.weight`)."""
+        b, num_tokens, d = text.shape
+        tables = self.index_tables(num_tokens, *grid)[:, num_symbols.cpu()].to(text.device)  # (3, B, R, N)
+        padded = torch.cat([text, text.new_zeros(b, 1, d)], dim=1)  # (B, L + 1, D): row L is "no symbol"
+        rows = torch.arange(b, device=text.device)[:, None, None]
+        return (
+            self.left_symbol(padded)[rows, tables[0]]
+            + self.right_symbol(padded)[rows, tables[1]]
+            + self.cell_offset(tables[2]).to(text.dtype)
+        )
+
+
+# ----------------------------------------------------------------------------------------------
 # The model
 # ----------------------------------------------------------------------------------------------
 
@@ -232,6 +377,12 @@ class TextVideoDiTModel(ModelMixin, ConfigMixin, PeftAdapterMixin):
             length's table: one table per text length and per combination of these factors' ids (0, left
             out, included), so that a table can hold where each symbol lies in each frame for one direction
             and speed. Needs `text_length_positions`; `forward` then reads `variation_ids`.
+        scroll_cell_widths (`dict[str, int]`, *optional*): width in pixels of a symbol's cell for each value
+            of the `weight` factor. Turns on scroll alignment (`ScrollAlignedText`): the model computes, for
+            every (crossing_frames, direction, weight) of `variations`, which symbol each video token shows,
+            and every block adds that text to its tokens, mixed over the looks that agree with the factors
+            given, with weights it guesses from the video itself for those left out. Needs one frame per
+            token and `encoder_attention_mask`.
     """
 
     _supports_gradient_checkpointing = True
@@ -265,6 +416,7 @@ class TextVideoDiTModel(ModelMixin, ConfigMixin, PeftAdapterMixin):
         variations: dict[str, list] | None = None,
         text_length_positions: int = 0,
         length_position_factors: list[str] | None = None,
+        scroll_cell_widths: dict[str, int] | None = None,
     ):
         super().__init__()
         if output_parametrization not in OUTPUT_PARAMETRIZATIONS:
@@ -314,8 +466,14 @@ class TextVideoDiTModel(ModelMixin, ConfigMixin, PeftAdapterMixin):
             torch.nn.Linear(text_embed_dim, hidden_size), torch.nn.GELU(approximate="tanh"),
             torch.nn.Linear(hidden_size, hidden_size),
         )
+        self.scroll_text = (
+            ScrollAlignedText(hidden_size, variations, scroll_cell_widths, patch_size, sample_size)
+            if scroll_cell_widths
+            else None
+        )
+        looks = len(self.scroll_text.looks) if self.scroll_text is not None else 0
         self.blocks = torch.nn.ModuleList(
-            [TextVideoDiTBlock(hidden_size, num_attention_heads, mlp_ratio) for _ in range(num_layers)]
+            [TextVideoDiTBlock(hidden_size, num_attention_heads, mlp_ratio, looks) for _ in range(num_layers)]
         )
         self.output_layer = OutputLayer(hidden_size, patch_volume)
         if variations:
@@ -346,6 +504,12 @@ class TextVideoDiTModel(ModelMixin, ConfigMixin, PeftAdapterMixin):
             torch.nn.init.zeros_(block.modulation[-1].weight)
             torch.nn.init.zeros_(block.modulation[-1].bias)
             torch.nn.init.zeros_(block.cross_attention.to_out.weight)
+            if self.scroll_text is not None:
+                torch.nn.init.zeros_(block.look_choice.weight)
+                torch.nn.init.zeros_(block.aligned_text_out.weight)
+        if self.scroll_text is not None:
+            torch.nn.init.normal_(self.scroll_text.cell_offset.weight, std=0.02)
+            torch.nn.init.normal_(self.scroll_text.look_vector.weight, std=0.02)
         torch.nn.init.zeros_(self.output_layer.modulation[-1].weight)
         torch.nn.init.zeros_(self.output_layer.modulation[-1].bias)
         torch.nn.init.zeros_(self.output_layer.projection.weight)
@@ -499,12 +663,29 @@ class TextVideoDiTModel(ModelMixin, ConfigMixin, PeftAdapterMixin):
         time_features = self.timestep_features(timestep).to(x.dtype)  # (B, timestep_embed_dim)
         conditioning = self.timestep_embedding(time_features) + pooled_text  # (B, D)
         conditioning = conditioning + self.look_embedding(variation_ids, conditioning)
+        scroll = (None, None, None, None)
+        if self.scroll_text is not None:
+            if encoder_attention_mask is None:
+                raise ValueError(
+                    "This model aligns the text with its scroll (`scroll_cell_widths` in its config), so it needs "
+                    "`encoder_attention_mask` to know each text's length."
+                )
+            num_symbols = (encoder_attention_mask.sum(dim=1).long() - 1).clamp(min=0)  # (B,), less the end token
+            scroll = (
+                self.scroll_text(text, num_symbols, grid),
+                self.scroll_text.look_scrolls().to(x.device),
+                self.scroll_text.look_vector.weight.to(x.dtype),
+                self.scroll_text.allowed(variation_ids).to(x.device),
+            )
 
+        look_logits = []
         for block in self.blocks:
             if torch.is_grad_enabled() and self.gradient_checkpointing:
-                x = self._gradient_checkpointing_func(block, x, conditioning, text, text_mask)
+                x, logits = self._gradient_checkpointing_func(block, x, conditioning, text, text_mask, *scroll)
             else:
-                x = block(x, conditioning, text, text_mask)  # (B, N, D)
+                x, logits = block(x, conditioning, text, text_mask, *scroll)  # (B, N, D), (B, S) or None
+            look_logits.append(logits)
+        look_logits = torch.stack(look_logits) if self.scroll_text is not None else None
 
         x = self.output_layer(x, conditioning)  # (B, N, C * pt * ph * pw)
         sample = unpatchify(x, (pt, ph, pw), tuple(shape))  # (B, C, F, H, W)
@@ -514,5 +695,5 @@ class TextVideoDiTModel(ModelMixin, ConfigMixin, PeftAdapterMixin):
                 sample.float(), hidden_states.float(), signal, noise, self.config.prediction_type
             ).to(hidden_states.dtype)
         if not return_dict:
-            return (sample,)
-        return TextVideoDiTOutput(sample=sample)
+            return (sample,) if look_logits is None else (sample, look_logits)
+        return TextVideoDiTOutput(sample=sample, look_logits=look_logits)
