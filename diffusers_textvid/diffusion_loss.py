@@ -132,11 +132,15 @@ def diffusion_loss(
     transformer, text_encoder, tokenizer, scheduler, prompts: list[str], clean: torch.Tensor,
     generator: torch.Generator, snr_gamma: float | None = None, weighting: str = "min_snr",
     own_estimate_inputs: OwnEstimateInputs | None = None, variation_ids: torch.Tensor | None = None,
+    true_variation_ids: torch.Tensor | None = None, look_guess_weight: float = 0.0,
 ) -> torch.Tensor:
     """Noise `clean` `(B, 1, F, H, W)` at random timesteps and return the weighted MSE to the target.
 
     `variation_ids` `(B, K)` are the look ids of a model trained with looks (see
-    `TextVideoDiTModel.encode_variations`), None for one without.
+    `TextVideoDiTModel.encode_variations`), None for one without. With `look_guess_weight` above 0 (a
+    model with scroll alignment), the loss adds that times the cross-entropy of every block's guess of the
+    scroll against the true one, from `true_variation_ids` `(B, K)`, the full looks: the guesses learn
+    the chance of each scroll given the noisy video and the factors given.
     With `own_estimate_inputs`, part of the batch is noised from the model's own estimate (see
     `OwnEstimateInputs`); the target always leads back to `clean`.
     All randomness comes from `generator` (a CPU generator), so a step is a pure function of its inputs.
@@ -158,8 +162,15 @@ def diffusion_loss(
         # The noise that makes x_t out of the true video: the target then asks for the true video.
         alphas_cumprod = scheduler.alphas_cumprod.to(clean.device)[timesteps][:, None, None, None, None]
         noise = (noisy - alphas_cumprod.sqrt() * clean) / (1 - alphas_cumprod).sqrt()
-    prediction = transformer(noisy, timesteps, text, tokens.attention_mask, variation_ids=variation_ids).sample
+    output = transformer(noisy, timesteps, text, tokens.attention_mask, variation_ids=variation_ids)
     target = training_target(scheduler, clean, noise, timesteps)
-    per_sample = torch.mean((prediction.float() - target.float()) ** 2, dim=(1, 2, 3, 4))  # (B,)
+    per_sample = torch.mean((output.sample.float() - target.float()) ** 2, dim=(1, 2, 3, 4))  # (B,)
     weights = loss_weights(scheduler, timesteps, snr_gamma, weighting).to(per_sample.device)
-    return (per_sample * weights).mean()
+    loss = (per_sample * weights).mean()
+    if look_guess_weight:
+        if output.look_logits is None or true_variation_ids is None:
+            raise ValueError("look_guess_weight needs a model with scroll alignment and the true looks.")
+        true_look = transformer.scroll_text.true_look(true_variation_ids).to(clean.device)  # (B,)
+        guesses = output.look_logits.log_softmax(dim=2)  # (num_layers, B, S)
+        loss = loss - look_guess_weight * guesses.gather(2, true_look.expand(len(guesses), -1)[:, :, None]).mean()
+    return loss

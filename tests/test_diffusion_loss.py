@@ -164,3 +164,46 @@ def test_only_the_chosen_share_of_rows_is_estimated_and_noised_from_the_estimate
     assert 0 < len(earlier) < len(clean)
     assert int((~from_truth).sum()) == len(earlier)
     assert loss.item() < 1e-6
+
+
+def scroll_pipeline():
+    from diffusers_textvid import build_pipeline
+
+    return build_pipeline("tiny", variations=True, transformer_overrides={
+        "patch_size": (1, 32, 8), "scroll_cell_widths": {"bold": 35, "light": 34}})
+
+
+def test_look_guess_weight_adds_the_cross_entropy_of_every_blocks_guess_of_the_true_look():
+    pipe = scroll_pipeline()
+    transformer = pipe.transformer
+    true_look = {"direction": "left_to_right", "crossing_frames": 7, "vertical_offset": 0, "weight": "light"}
+    wrong_look = true_look | {"direction": "right_to_left"}
+    true_ids = transformer.encode_variations([true_look])
+    given = transformer.encode_variations([{"vertical_offset": 0}])  # the rest of the look is left to the model
+    clean = torch.zeros(1, 1, 16, 32, 32)
+
+    def loss(weight: float) -> float:
+        return diffusion_loss(transformer, pipe.text_encoder, pipe.tokenizer, pipe.scheduler, ["HI"], clean,
+                              torch.Generator().manual_seed(0), variation_ids=given, true_variation_ids=true_ids,
+                              look_guess_weight=weight).item()
+
+    plain = loss(0.0)
+    # Untrained, every block guesses the 12 looks the offset allows alike: the added term is weight * log 12.
+    assert loss(0.1) == pytest.approx(plain + 0.1 * torch.log(torch.tensor(12.0)).item(), rel=1e-5)
+    for favoured, lower in ((true_look, True), (wrong_look, False)):
+        look = transformer.scroll_text.true_look(transformer.encode_variations([favoured])).item()
+        with torch.no_grad():
+            for block in transformer.blocks:
+                block.look_choice.bias.zero_()
+                block.look_choice.bias[look] = 5.0
+        assert (loss(0.1) < plain + 0.1 * 2.0) == lower  # log 12 is about 2.48
+
+
+def test_look_guess_weight_needs_scroll_alignment_and_full_looks(tiny_pipeline):
+    with pytest.raises(ValueError, match="scroll alignment and the true looks"):
+        diffusion_loss(tiny_pipeline.transformer, tiny_pipeline.text_encoder, tiny_pipeline.tokenizer,
+                       tiny_pipeline.scheduler, ["HI"], torch.zeros(1, 1, 16, 32, 32),
+                       torch.Generator().manual_seed(0), look_guess_weight=0.1)
+    transformer = scroll_pipeline().transformer
+    with pytest.raises(ValueError, match="every factor of the look given"):
+        transformer.scroll_text.true_look(transformer.encode_variations([{"direction": "left_to_right"}]))

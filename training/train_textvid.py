@@ -114,6 +114,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     train.add_argument("--variation_dropout", type=float, default=0.5,
                        help="With --variations: chance that each factor of a video's look is left out of the "
                             "conditioning, which teaches the model to sample the factors it is not given.")
+    train.add_argument("--look_guess_weight", type=float, default=0.0,
+                       help="For a model with scroll alignment (`scroll_cell_widths` in --model_config): weight of "
+                            "the cross-entropy that teaches every block's guess of the scroll (direction, "
+                            "crossing, weight) the chance of each one, given the noisy video and the factors given.")
     train.add_argument("--use_ema", action="store_true")
     train.add_argument("--ema_decay", type=float, default=0.999)
     train.add_argument("--no_hold_outs", action="store_true",
@@ -163,6 +167,7 @@ FLOAT_ARGUMENTS = {  # name: (lowest, highest, whether the lowest itself is allo
     "snr_gamma": (0.0, None, False),
     "ema_decay": (0.0, 1.0, True),
     "variation_dropout": (0.0, 1.0, True),
+    "look_guess_weight": (0.0, None, True),
 }
 MAX_SEED = 2**32 - 1  # numpy's global seed, which accelerate's set_seed also sets, takes no more
 
@@ -602,15 +607,20 @@ def drop_prompts(prompts: list[str], share: float, generator: torch.Generator) -
     return [p if k else "" for p, k in zip(prompts, keep.tolist())]
 
 
-def drop_factors(looks: torch.Tensor, share: float, generator: torch.Generator) -> list[dict]:
+def look_dicts(looks: torch.Tensor, keep: torch.Tensor | None = None) -> list[dict]:
     """The looks `(B, K)` (value indices in `VARIATIONS` order, see `RandomLookDataset`) as one dict of
-    factor -> value per video, each factor left out (for the model to sample) with chance `share`."""
-    keep = torch.rand(looks.shape, generator=generator) >= share
+    factor -> value per video, with only the factors `keep` (bool `(B, K)`; None: all) marks."""
+    keep = torch.ones(looks.shape, dtype=torch.bool) if keep is None else keep
     factors = list(VARIATIONS.items())
     return [
         {factor: values[index] for (factor, values), index, kept in zip(factors, row, kept_row) if kept}
         for row, kept_row in zip(looks.tolist(), keep.tolist())
     ]
+
+
+def drop_factors(looks: torch.Tensor, share: float, generator: torch.Generator) -> list[dict]:
+    """`look_dicts` of `looks` `(B, K)`, each factor left out (for the model to sample) with chance `share`."""
+    return look_dicts(looks, torch.rand(looks.shape, generator=generator) >= share)
 
 
 
@@ -629,7 +639,7 @@ class TrainingModel(torch.nn.Module):
     """
 
     def __init__(self, pipe, snr_gamma: float | None = None, loss_weighting: str = "min_snr",
-                 own_estimate_inputs: OwnEstimateInputs | None = None):
+                 own_estimate_inputs: OwnEstimateInputs | None = None, look_guess_weight: float = 0.0):
         super().__init__()
         self.transformer = pipe.transformer
         self.text_encoder = pipe.text_encoder
@@ -637,15 +647,19 @@ class TrainingModel(torch.nn.Module):
         self.pipeline_class = type(pipe)
         self.snr_gamma, self.loss_weighting = snr_gamma, loss_weighting
         self.own_estimate_inputs = own_estimate_inputs
+        self.look_guess_weight = look_guess_weight
 
     def forward(self, prompts: list[str], clean: torch.Tensor, generator: torch.Generator,
-                variations: list[dict] | None = None) -> torch.Tensor:
-        """The diffusion loss of the `clean` videos `(B, 1, F, H, W)` of `prompts` in the looks
-        `variations` (one dict per video; None for a model without looks): a scalar."""
+                variations: list[dict] | None = None, true_looks: list[dict] | None = None) -> torch.Tensor:
+        """The diffusion loss of the `clean` videos `(B, 1, F, H, W)` of `prompts` conditioned on the looks
+        `variations` (one dict per video; None for a model without looks), whose full looks are `true_looks`
+        (needed by `look_guess_weight`): a scalar."""
         variation_ids = None if variations is None else self.transformer.encode_variations(variations)
+        true_ids = None if true_looks is None else self.transformer.encode_variations(true_looks)
         return diffusion_loss(
             self.transformer, self.text_encoder, self.tokenizer, self.scheduler, prompts, clean, generator,
-            self.snr_gamma, self.loss_weighting, self.own_estimate_inputs, variation_ids,
+            self.snr_gamma, self.loss_weighting, self.own_estimate_inputs, variation_ids, true_ids,
+            self.look_guess_weight,
         )
 
     def has_looks(self) -> bool:
@@ -786,7 +800,8 @@ def build_training_model(args) -> TrainingModel:
                               transformer_overrides=overrides)
     if args.gradient_checkpointing:
         pipe.transformer.enable_gradient_checkpointing()
-    return TrainingModel(pipe, args.snr_gamma, args.loss_weighting, own_estimate_inputs(args)).train()
+    return TrainingModel(pipe, args.snr_gamma, args.loss_weighting, own_estimate_inputs(args),
+                         args.look_guess_weight).train()
 
 
 def training_dataset(args, looks: bool, process_index: int, start_index: int):
@@ -855,10 +870,11 @@ def train(args, accelerator: Accelerator):
                 logger.info(f"first batch: {list(prompts)}", main_process_only=False)
             prompts = drop_prompts(list(prompts), args.prompt_dropout, generator)
             variations = drop_factors(looks[0], args.variation_dropout, generator) if looks else None
+            true_looks = look_dicts(looks[0]) if looks else None
             clean = clean.to(accelerator.device)
             with accelerator.accumulate(model):
                 with accelerator.autocast():
-                    loss = model(prompts, clean, generator, variations)
+                    loss = model(prompts, clean, generator, variations, true_looks)
                 losses = accelerator.gather(loss.detach()[None])
                 if not torch.isfinite(losses).all():
                     # checkpoint-{global_step} holds the weights that gave this loss: the good one is older.
