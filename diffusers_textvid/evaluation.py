@@ -202,9 +202,11 @@ def evaluate_variations(
     seed: int = 0,
     batch_size: int = 16,
     guidance_scale: float = 1.0,
+    **call_options,
 ) -> dict:
     """How well a model trained with looks draws the look it is asked for, and how evenly it draws the
     looks it is left to choose. The look of every video is recovered with `nearest_variation`.
+    `call_options` go to every pipeline call (e.g. `draw_left_out_look=False`).
 
     Control: each prompt is asked for one full look (all four factors given), drawn uniformly from
     `all_variations()` by a generator seeded with `seed`; one video each.
@@ -241,7 +243,7 @@ def evaluate_variations(
     asked_looks = [looks[int(i)] for i in np.random.default_rng(seed).integers(len(looks), size=len(prompts))]
     coverage_prompts = [prompt for prompt in prompts for _ in range(samples_per_prompt)]
     left_out = [{}] * len(coverage_prompts)
-    options = {"num_inference_steps": num_inference_steps, "guidance_scale": guidance_scale}
+    options = {"num_inference_steps": num_inference_steps, "guidance_scale": guidance_scale, **call_options}
     generate_videos(pipe, prompts[:1], seed, batch_size, **options)  # warm-up: the first call pays one-off costs
     control_videos, control_seconds = generate_videos(pipe, prompts, seed, batch_size, asked_looks, **options)
     coverage_videos, coverage_seconds = generate_videos(

@@ -345,6 +345,22 @@ class TextVideoPipeline(DiffusionPipeline, TextVideoLoraLoaderMixin):
             kwargs["generator"] = generator
         return kwargs
 
+    @torch.no_grad()
+    def draw_left_out_look(self, latents, timestep, text, text_mask, variation_ids, generator) -> torch.Tensor:
+        """`variation_ids` `(B, K)` with the factors left out of each video drawn from the model's own guess
+        of the look on the starting noise `latents` at the first `timestep`: the chance of each look it
+        learned (`look_guess_weight` in training), among those the given factors allow. One draw per video
+        from `generator` (its own when a list). Only for a model with scroll alignment."""
+        alignment = self.transformer.scroll_text
+        model_input = self.scheduler.scale_model_input(latents, timestep)
+        logits = self.transformer(
+            model_input, timestep.expand(len(latents)), text, text_mask, variation_ids=variation_ids
+        ).look_logits[-1]  # (B, S), the last block's guess
+        chances = logits.float().softmax(dim=1).cpu()
+        generators = generator if isinstance(generator, list) else [generator] * len(latents)
+        looks = [int(torch.multinomial(chance, 1, generator=row_generator)) for chance, row_generator in zip(chances, generators)]
+        return torch.tensor([alignment.looks[look] for look in looks]).to(variation_ids) + 1
+
     # ------------------------------------------------------------------------------------------
     # Sampling
     # ------------------------------------------------------------------------------------------
@@ -383,6 +399,7 @@ class TextVideoPipeline(DiffusionPipeline, TextVideoLoraLoaderMixin):
         negative_prompt_embeds: torch.Tensor | None = None,
         negative_prompt_attention_mask: torch.Tensor | None = None,
         variation: dict | list[dict] | None = None,
+        draw_left_out_look: bool = True,
         output_type: str = "np",
         return_dict: bool = True,
         callback_on_step_end: Callable[[DiffusionPipeline, int, torch.Tensor, dict], dict] | None = None,
@@ -410,6 +427,11 @@ class TextVideoPipeline(DiffusionPipeline, TextVideoLoraLoaderMixin):
                 one dict for every prompt or a list with one per prompt. Factors given are obeyed;
                 factors left out (all of them by default) are sampled by the model, so each seed can
                 draw another look. A model without looks accepts only None or empty dicts.
+            draw_left_out_look (`bool`, defaults to True): for a model with scroll alignment
+                (`transformer.config.scroll_cell_widths`), first draw the factors left out from the
+                model's own guess of the look on the starting noise, its learned chance of each look,
+                then denoise with the whole look given (`draw_left_out_look` method). False leaves them
+                to the denoising alone.
             output_type (`str`, defaults to "np"): "np", "pt", "pil" or "latent".
             return_dict (`bool`, defaults to True): return a `TextVideoPipelineOutput` or a tuple.
             callback_on_step_end (`Callable`, *optional*): called as `(pipe, step, timestep, tensors)`
@@ -439,6 +461,14 @@ class TextVideoPipeline(DiffusionPipeline, TextVideoLoraLoaderMixin):
         self._num_timesteps = len(timesteps)
         latents = self.prepare_latents(prompt_embeds.shape[0], prompt_embeds.dtype, device, generator, latents)
         extra_step_kwargs = self.step_kwargs(generator, eta)
+        if variation_ids is None and getattr(self.transformer, "scroll_text", None) is not None:
+            variation_ids = self.transformer.checked_variation_ids(None, len(latents))  # every factor left out
+        if draw_left_out_look and variation_ids is not None and (variation_ids == 0).any() and (
+            getattr(self.transformer, "scroll_text", None) is not None
+        ):
+            variation_ids = self.draw_left_out_look(
+                latents, timesteps[0], prompt_embeds, prompt_attention_mask, variation_ids, generator
+            )
 
         with self.progress_bar(total=len(timesteps)) as progress_bar:
             for step_index, timestep in enumerate(timesteps):

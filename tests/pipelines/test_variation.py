@@ -86,6 +86,22 @@ def test_a_pipeline_with_a_length_table_per_look_follows_the_direction_and_survi
     torch.testing.assert_close(sample(loaded, look), sample(pipe, look))
 
 
+def test_a_pipeline_with_scroll_alignment_follows_the_direction_and_survives_save_and_load(tmp_path):
+    widths = {"bold": 35, "light": 34}
+    pipe = sharpened(build_pipeline("tiny", variations=True,
+                                    transformer_overrides={"patch_size": (1, 32, 8), "scroll_cell_widths": widths}))
+    with torch.no_grad():
+        for block in pipe.transformer.blocks:  # zero at first: let the aligned text reach the video
+            torch.nn.init.normal_(block.aligned_text_out.weight, std=0.1)
+    look = {"direction": "left_to_right"}
+    assert not torch.equal(sample(pipe, look), sample(pipe, {"direction": "right_to_left"}))
+    pipe.save_pretrained(tmp_path)
+    loaded = TextVideoPipeline.from_pretrained(tmp_path)
+    loaded.set_progress_bar_config(disable=True)
+    assert loaded.transformer.config.scroll_cell_widths == widths
+    torch.testing.assert_close(sample(loaded, look), sample(pipe, look))
+
+
 @pytest.mark.parametrize("variation, error, phrase", [
     ({"colour": "red"}, ValueError, "Unknown variation factor(s) 'colour'"),
     ({"direction": "up"}, ValueError, "direction='up' is not one of ('right_to_left', 'left_to_right')"),
@@ -120,3 +136,42 @@ def test_a_bad_variation_table_is_refused_when_the_model_is_built(table, phrase)
 
     with pytest.raises(ValueError, match=phrase):
         TextVideoDiTModel(hidden_size=32, num_attention_heads=2, num_layers=1, variations=table)
+
+
+def scroll_pipeline() -> TextVideoPipeline:
+    return sharpened(build_pipeline("tiny", variations=True, transformer_overrides={
+        "patch_size": (1, 32, 8), "scroll_cell_widths": {"bold": 35, "light": 34}}))
+
+
+def drawn_looks(pipe: TextVideoPipeline, variation: dict, seeds: range) -> list[dict]:
+    """The look `draw_left_out_look` gives each seed's starting noise, as factor -> value."""
+    noise = torch.randn(pipe.latent_shape(len(seeds)), generator=torch.Generator().manual_seed(0))
+    text, mask, _, _ = pipe.encode_prompt(["HI"] * len(seeds), do_classifier_free_guidance=False,
+                                          device=noise.device, dtype=noise.dtype)
+    ids = pipe.transformer.encode_variations([variation] * len(seeds))
+    generators = [torch.Generator().manual_seed(seed) for seed in seeds]
+    drawn = pipe.draw_left_out_look(noise, torch.tensor(999), text, mask, ids, generators)
+    return [pipe.transformer.scroll_text.look_values(look) for look in pipe.transformer.scroll_text.true_look(drawn)]
+
+
+def test_left_out_factors_are_drawn_from_the_models_guess_and_given_ones_kept():
+    pipe = scroll_pipeline()
+    looks = drawn_looks(pipe, {"direction": "left_to_right"}, range(64))
+    assert all(look["direction"] == "left_to_right" for look in looks)
+    assert len({tuple(look.values()) for look in looks}) > 6  # an untrained guess is even over the 18 allowed
+    favoured = {"direction": "left_to_right", "crossing_frames": 11, "vertical_offset": 2, "weight": "light"}
+    with torch.no_grad():  # the last block's guess decides
+        pipe.transformer.blocks[-1].look_choice.bias[pipe.transformer.scroll_text.looks.index((1, 1, 2, 1))] = 50.0
+    assert drawn_looks(pipe, {"direction": "left_to_right"}, range(16)) == [favoured] * 16
+    assert drawn_looks(pipe, {"direction": "right_to_left"}, range(4))[0]["direction"] == "right_to_left"
+
+
+def test_without_the_draw_the_look_is_left_to_the_denoising():
+    pipe = scroll_pipeline()
+    drawn = pipe("HI", num_inference_steps=2, generator=torch.Generator().manual_seed(0), output_type="pt").frames
+    denoised = pipe("HI", num_inference_steps=2, generator=torch.Generator().manual_seed(0), output_type="pt",
+                    draw_left_out_look=False).frames
+    assert not torch.allclose(drawn, denoised)
+    full_look = {"direction": "left_to_right", "crossing_frames": 11, "vertical_offset": 2, "weight": "light"}
+    # Nothing left out: nothing is drawn, and the generator's noise is the same.
+    torch.testing.assert_close(sample(pipe, full_look), sample(pipe, full_look, draw_left_out_look=False))
