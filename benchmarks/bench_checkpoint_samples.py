@@ -6,7 +6,8 @@ Samples DDIM 25 videos of validation prompts from an accelerate checkpoint of tr
 prints characters right and PSNR against the true render. For a model with looks, every prompt is asked for
 a random full look, and the ink checks of `diffusers_textvid.evaluation.ink_look_checks`, which need no
 symbol right, are printed beside: early in training the nearest render over all looks says nothing yet,
-and these already do.
+and these already do. `--coverage N` also samples every prompt N times with every factor left out and
+prints, per factor, the total-variation distance of the looks drawn from even draws (`evaluate_variations`).
 """
 
 import argparse
@@ -17,7 +18,13 @@ import torch
 
 from diffusers_textvid.data.render import render_text_video
 from diffusers_textvid.data.variations import all_variations
-from diffusers_textvid.evaluation import character_correct, evaluation_prompt_sets, ink_look_checks, psnr
+from diffusers_textvid.evaluation import (
+    character_correct,
+    evaluate_variations,
+    evaluation_prompt_sets,
+    ink_look_checks,
+    psnr,
+)
 from diffusers_textvid.schedulers import swap_scheduler
 
 from bench_look_probe import load_checkpoint  # the script's own folder is on the path
@@ -30,6 +37,7 @@ def main():
     parser.add_argument("--model-config", help="the run's --model_config JSON")
     parser.add_argument("--looks", action="store_true", help="the run was trained with --variations")
     parser.add_argument("--num-prompts", type=int, default=16)
+    parser.add_argument("--coverage", type=int, metavar="N", help="with --looks: left-out samples of each prompt")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
@@ -48,6 +56,10 @@ def main():
     if args.looks:
         checks = [ink_look_checks(video, prompt, look) for prompt, look, video in asked]
         scores |= {name: f"{100 * np.mean([check[name] for check in checks]):.0f}%" for name in checks[0]}
+    if args.looks and args.coverage:
+        drawn = evaluate_variations(pipe, prompts, 25, args.coverage, args.seed, batch_size=64)
+        scores |= {f"TV {factor}": f"{tv:.3f}" for factor, tv in drawn["coverage_tv"].items()}
+        scores |= {f"control {factor}": f"{100 * share:.0f}%" for factor, share in drawn["control_accuracy_per_factor"].items()}
     print(args.checkpoint, scores)
 
 
