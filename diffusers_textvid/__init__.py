@@ -8,5 +8,7 @@ from .pipelines import TextVideoPipeline, TextVideoPipelineOutput
 from .presets import PRESETS, build_pipeline, build_scheduler
 
 DEFAULT_MODEL_DIR = str(importlib.resources.files(__name__).joinpath("pretrained"))
+# The second shipped model: trained with looks (`diffusers_textvid.data.VARIATIONS`), the pipeline's `variation=`.
+VARIED_MODEL_DIR = str(importlib.resources.files(__name__).joinpath("pretrained_varied"))
 
 __version__ = "0.1.0"

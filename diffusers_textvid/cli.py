@@ -2,9 +2,10 @@
 
     textvid generate HELLO -o hello.gif --steps 25 --scheduler ddim
     textvid generate HELLO -o hello.gif --model user/textvid-small --dtype bf16
-    textvid generate HELLO -o hello.gif --model my-looks-model --speed fast --position high
+    textvid generate HELLO -o hello.gif --speed fast --position high   # the shipped model with looks
+    textvid generate HELLO -o hello.gif --model varied                  # it picks every factor itself
     textvid eval --num-prompts 100 --json results.json
-    textvid eval --model my-looks-model --variations --samples-per-prompt 8
+    textvid eval --model varied --variations --samples-per-prompt 8
 
 Mistakes the user can fix (a bad prompt, no model, a missing extra) print one line on stderr and
 exit with status 2, like argparse's own usage errors; no traceback.
@@ -85,10 +86,18 @@ def seed_value(text: str) -> int:
     return value
 
 
+def shipped_models() -> dict[str, str]:
+    """The names `--model` accepts for the models shipped with the package -> their folders."""
+    return {"default": diffusers_textvid.DEFAULT_MODEL_DIR, "varied": diffusers_textvid.VARIED_MODEL_DIR}
+
+
 def load_pipeline(model: str | None, scheduler_name: str, num_inference_steps: int, dtype: str = "fp32") -> TextVideoPipeline:
-    """Load a saved pipeline (default: the shipped model) from a local folder or a Hub repo id, in `dtype`
-    (a key of `DTYPES`), with the named scheduler, on the GPU if there is one."""
+    """Load a saved pipeline (default: the shipped model; `varied`: the shipped model with looks) from a
+    local folder or a Hub repo id, in `dtype` (a key of `DTYPES`), with the named scheduler, on the GPU if
+    there is one. A local folder of the same name wins over a shipped model's name."""
     model = model or diffusers_textvid.DEFAULT_MODEL_DIR
+    if not os.path.exists(model):
+        model = shipped_models().get(model, model)
     is_repo_id = not os.path.exists(model) and HUB_REPO_ID.match(model)
     if not is_repo_id and not os.path.isfile(os.path.join(model, "model_index.json")):
         raise UsageError(
@@ -170,9 +179,10 @@ def generate(args):
     """`textvid generate`: one video of one prompt."""
     check_output_file(args.output, "--output")
     check_video_writer(args.output)
-    pipe = load_pipeline(args.model, args.scheduler, args.steps, args.dtype)
     look = asked_look(args)
     look_flags = "".join(f" --{flag} {getattr(args, flag)}" for flag in LOOK_FLAGS if getattr(args, flag) is not None)
+    # The default model has one look: asking for a look without --model means the shipped model with looks.
+    pipe = load_pipeline(args.model or ("varied" if look else None), args.scheduler, args.steps, args.dtype)
     if look:
         require_looks(pipe, args.model, look_flags.strip())
     try:
@@ -246,7 +256,8 @@ def evaluate(args):
         raise UsageError(str(error)) from error
     if args.json:
         check_output_file(args.json, "--json")
-    pipe = load_pipeline(args.model, args.scheduler, args.steps, args.dtype)
+    model = args.model or ("varied" if args.variations else None)  # looks are scored on the model with looks
+    pipe = load_pipeline(model, args.scheduler, args.steps, args.dtype)
     pipe.set_progress_bar_config(disable=True)
     samples_per_prompt = args.samples_per_prompt or SAMPLES_PER_PROMPT
     if args.variations:
@@ -269,7 +280,7 @@ def evaluate(args):
     )
     if args.json:
         settings = {
-            "model": args.model or diffusers_textvid.DEFAULT_MODEL_DIR,
+            "model": model or diffusers_textvid.DEFAULT_MODEL_DIR,
             "scheduler": args.scheduler,
             "dtype": args.dtype,
             "num_inference_steps": args.steps,
@@ -292,7 +303,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     def add_sampling_options(command: argparse.ArgumentParser):
         command.add_argument("--model", metavar="DIR_OR_REPO",
-                             help="saved pipeline folder or Hub repo id owner/name (default: the shipped model)")
+                             help="saved pipeline folder, Hub repo id owner/name, or a shipped model: `default` "
+                                  "(one look) or `varied` (trained with looks; what a look flag picks when "
+                                  "--model is left out)")
         command.add_argument("--dtype", choices=list(DTYPES), default="fp32",
                              help="weights and sampling precision (default: fp32; bf16 pays on GPUs and AMX CPUs)")
         command.add_argument("--scheduler", choices=list(SCHEDULERS), default=DEFAULT_SCHEDULER,

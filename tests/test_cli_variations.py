@@ -92,9 +92,31 @@ def test_look_flag_on_a_model_without_looks_exits_2_in_one_line(use_pipeline, tm
     assert pipe.variations_asked == [] and not output.exists()
 
 
-def test_look_flag_on_the_shipped_model_exits_2(tmp_path, capsys):
-    assert run_main(["generate", "HI", "-o", str(tmp_path / "look.gif"), "--position", "high"]) == 2
-    assert "the shipped model was trained without looks" in capsys.readouterr().err
+def test_look_flag_on_the_default_shipped_model_exits_2(tmp_path, capsys):
+    assert run_main(["generate", "HI", "-o", str(tmp_path / "look.gif"), "--position", "high", "--model", "default"]) == 2
+    assert "--model 'default' was trained without looks" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv, model",
+    [
+        (["generate", "HI", "-o", "{out}", "--position", "high"], "varied"),  # a look flag picks the model with looks
+        (["generate", "HI", "-o", "{out}"], None),  # no flag: the default model
+        (["generate", "HI", "-o", "{out}", "--model", "varied"], "varied"),  # every factor left to the model
+        (["eval", "--variations", "--prompts", "HI", "--samples-per-prompt", "1"], "varied"),
+        (["eval", "--prompts", "HI"], None),
+    ],
+)
+def test_looks_without_model_use_the_shipped_model_with_looks(argv, model, monkeypatch, tmp_path):
+    loaded = []
+
+    def load(name, *args):
+        loaded.append(name)
+        return FakeCliPipeline()
+
+    monkeypatch.setattr(cli, "load_pipeline", load)
+    assert run_main([arg.format(out=tmp_path / "look.gif") for arg in argv]) == 0
+    assert loaded == [model]
 
 
 def test_eval_variations_prints_the_look_table_and_writes_json(use_pipeline, tmp_path, capsys):
