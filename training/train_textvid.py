@@ -724,7 +724,7 @@ def validation_loss(accelerator, model: TrainingModel, prompts: list[str], seed:
     # The original look, asked for in full where the model knows looks.
     looks = [DEFAULT_VARIATION] * len(prompts) if model.has_looks() else None
     with accelerator.autocast():
-        return float(model(prompts, clean, generator, looks))
+        return float(model(prompts, clean, generator, looks, true_looks=looks))
 
 
 @torch.no_grad()

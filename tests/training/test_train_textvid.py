@@ -13,6 +13,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from diffusers import DiffusionPipeline
@@ -416,6 +417,20 @@ def test_a_variations_run_saves_a_model_that_samples_asked_looks(tmp_path):
     assert sorted(pipe.transformer.config.variations) == ["crossing_frames", "direction", "vertical_offset", "weight"]
     frames = pipe("HI", num_inference_steps=1, variation={"weight": "light"}, output_type="np").frames
     assert frames.shape == (1, 16, 32, 32, 1)
+
+
+@pytest.mark.slow
+def test_a_run_with_scroll_alignment_and_the_look_guess_loss_validates_saves_and_samples(tmp_path):
+    shipped = json.loads((REPO_ROOT / "training" / "configs" / "looks_scroll.json").read_text())
+    config = tmp_path / "scroll.json"  # the tiny preset's tokens span 4 frames: take one frame per token
+    config.write_text(json.dumps({**shipped, "patch_size": [1, 32, 8]}))
+    train(tmp_path, "--variations", "--model_config", str(config), "--look_guess_weight", "0.05",
+          "--max_train_steps", "2", "--train_batch_size", "4", "--validation_steps", "2",
+          "--validation_inference_steps", "1", "--num_validation_loss_prompts", "2", "--report_to", "none")
+    pipe = DiffusionPipeline.from_pretrained(tmp_path, trust_remote_code=True)
+    assert pipe.transformer.config.scroll_cell_widths == {"bold": 35, "light": 34}
+    frames = pipe(["HI", "HI"], num_inference_steps=1, variation={"weight": "light"}, output_type="np").frames
+    assert frames.shape == (2, 16, 32, 32, 1) and np.isfinite(frames).all()
 
 
 def test_a_fine_tune_starts_from_the_given_pipeline_and_refuses_settings_that_would_change_it(tmp_path, train_textvid, capsys):
