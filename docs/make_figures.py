@@ -7,6 +7,10 @@
   left and with the adapter on the right.
 - `docs/denoising.png`: for one prompt, rows of all 16 frames at several denoising steps, from
   pure noise (top) to the result (bottom), with the true render as the last row.
+- `docs/variations.gif` (with `--variations MODEL`, a model trained with looks): one prompt sampled 8
+  times with every factor left out, as a 4 x 2 grid: the looks the model picks.
+
+    python docs/make_figures.py --variations diffusers_textvid/pretrained_varied
 """
 
 import argparse
@@ -63,6 +67,18 @@ def lora_gif(pipe, adapter: str, steps: int, seed: int, path: Path):
     write_gif(np.concatenate([base, separator, adapted], axis=2), path)
 
 
+def variations_gif(pipe, prompt: str, steps: int, seed: int, path: Path, columns: int = 4, rows: int = 2):
+    """`prompt` sampled `columns * rows` times from consecutive seeds, every factor of the look left to the
+    model, as one GIF grid with grey lines between the videos."""
+    count = columns * rows
+    generators = [torch.Generator().manual_seed(seed + i) for i in range(count)]
+    videos = to_uint8(pipe([prompt] * count, num_inference_steps=steps, generator=generators).frames[..., 0])
+    videos = np.pad(videos, ((0, 0), (0, 0), (0, 2), (0, 2)), constant_values=80)  # (count, F, H+2, W+2)
+    _, frames, height, width = videos.shape
+    grid = videos.reshape(rows, columns, frames, height, width).transpose(2, 0, 3, 1, 4)  # (F, rows, H, columns, W)
+    write_gif(grid.reshape(frames, rows * height, columns * width), path)
+
+
 def denoising_grid(pipe, prompt: str, steps: int, seed: int, path: Path, rows: int = 6):
     """A PNG: the starting noise, then the 16 frames of the latents after evenly spaced steps, then the true render."""
     snapshots = {}
@@ -88,7 +104,16 @@ def main():
     parser.add_argument("--steps", type=int, default=25)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--lora", default=None, help="also write docs/lora.gif: the base model beside this adapter")
+    parser.add_argument("--variations", metavar="MODEL",
+                        help="only write docs/variations.gif, from this model trained with looks")
     args = parser.parse_args()
+    if args.variations:
+        pipe = TextVideoPipeline.from_pretrained(args.variations)
+        pipe.set_progress_bar_config(disable=True)
+        swap_scheduler(pipe, "ddim", args.steps)
+        variations_gif(pipe, "HELLO", args.steps, args.seed, HERE / "variations.gif")
+        print(f"wrote {HERE / 'variations.gif'}")
+        return
     pipe = TextVideoPipeline.from_pretrained(args.model)
     pipe.set_progress_bar_config(disable=True)
     swap_scheduler(pipe, "ddim", args.steps)
