@@ -139,8 +139,8 @@ def diffusion_loss(
     `variation_ids` `(B, K)` are the look ids of a model trained with looks (see
     `TextVideoDiTModel.encode_variations`), None for one without. With `look_guess_weight` above 0 (a
     model with scroll alignment), the loss adds that times the cross-entropy of every block's guess of the
-    scroll against the true one, from `true_variation_ids` `(B, K)`, the full looks: the guesses learn
-    the chance of each scroll given the noisy video and the factors given.
+    look against the true one, from `true_variation_ids` `(B, K)`, the full looks: the guesses learn
+    the chance of each look given the noisy video and the factors given.
     With `own_estimate_inputs`, part of the batch is noised from the model's own estimate (see
     `OwnEstimateInputs`); the target always leads back to `clean`.
     All randomness comes from `generator` (a CPU generator), so a step is a pure function of its inputs.

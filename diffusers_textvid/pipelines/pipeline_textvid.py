@@ -461,11 +461,10 @@ class TextVideoPipeline(DiffusionPipeline, TextVideoLoraLoaderMixin):
         self._num_timesteps = len(timesteps)
         latents = self.prepare_latents(prompt_embeds.shape[0], prompt_embeds.dtype, device, generator, latents)
         extra_step_kwargs = self.step_kwargs(generator, eta)
-        if variation_ids is None and getattr(self.transformer, "scroll_text", None) is not None:
+        aligned = getattr(self.transformer, "scroll_text", None) is not None  # scroll alignment: looks guessed
+        if aligned and variation_ids is None:
             variation_ids = self.transformer.checked_variation_ids(None, len(latents))  # every factor left out
-        if draw_left_out_look and variation_ids is not None and (variation_ids == 0).any() and (
-            getattr(self.transformer, "scroll_text", None) is not None
-        ):
+        if aligned and draw_left_out_look and (variation_ids == 0).any():
             variation_ids = self.draw_left_out_look(
                 latents, timesteps[0], prompt_embeds, prompt_attention_mask, variation_ids, generator
             )
