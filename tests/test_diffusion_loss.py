@@ -93,22 +93,25 @@ class PerfectWhenTrainedModel(PerfectModel):
 
     def __init__(self, scheduler, clean: torch.Tensor):
         super().__init__(scheduler, clean)
-        self.calls = []
+        self.calls, self.looks_seen = [], []
 
     def forward(self, noisy, timesteps, text, mask, variation_ids=None):
         self.calls.append((torch.is_grad_enabled(), timesteps.clone(), noisy.clone()))
+        self.looks_seen.append(variation_ids)
         if torch.is_grad_enabled():
             return super().forward(noisy, timesteps, text, mask)
         blank = PerfectModel(self.scheduler, torch.full_like(noisy, -1.0))
         return blank.forward(noisy, timesteps, text, mask)
 
 
-def own_estimate_case(tiny_pipeline, prediction_type: str, inputs: OwnEstimateInputs, seed: int = 1):
+def own_estimate_case(tiny_pipeline, prediction_type: str, inputs: OwnEstimateInputs, seed: int = 1,
+                      variation_ids: torch.Tensor | None = None):
     scheduler = build_scheduler(prediction_type)
     clean = torch.rand(8, 1, 16, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
     model = PerfectWhenTrainedModel(scheduler, clean)
     loss = diffusion_loss(model, tiny_pipeline.text_encoder, tiny_pipeline.tokenizer, scheduler, ["AB"] * 8, clean,
-                          torch.Generator().manual_seed(seed), 5.0, own_estimate_inputs=inputs)
+                          torch.Generator().manual_seed(seed), 5.0, own_estimate_inputs=inputs,
+                          variation_ids=variation_ids)
     return scheduler, clean, model, loss
 
 
@@ -164,6 +167,18 @@ def test_only_the_chosen_share_of_rows_is_estimated_and_noised_from_the_estimate
     assert 0 < len(earlier) < len(clean)
     assert int((~from_truth).sum()) == len(earlier)
     assert loss.item() < 1e-6
+
+
+def test_own_estimates_of_a_model_with_looks_are_made_in_each_rows_own_look(tiny_pipeline):
+    looks = torch.arange(8)[:, None] * torch.ones(1, 4, dtype=torch.long)  # (8, 4): row i asks for ids i
+    scheduler, clean, model, _ = own_estimate_case(tiny_pipeline, "v_prediction", OwnEstimateInputs(share=0.5),
+                                                   variation_ids=looks)
+    (_, _, _), (_, timesteps, trained_input) = model.calls
+    estimate_looks, trained_looks = model.looks_seen
+    signal = scheduler.alphas_cumprod[timesteps].sqrt()[:, None, None, None, None]
+    from_truth = ((trained_input - signal * clean) / (1 - signal**2).sqrt()).std(dim=(1, 2, 3, 4)) < 1.1  # (B,)
+    assert torch.equal(estimate_looks, looks[~from_truth])  # the estimate rows, each in its own look
+    assert torch.equal(trained_looks, looks)
 
 
 def scroll_pipeline():
