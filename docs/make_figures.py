@@ -107,16 +107,13 @@ def main():
     parser.add_argument("--variations", metavar="MODEL",
                         help="only write docs/variations.gif, from this model trained with looks")
     args = parser.parse_args()
+    pipe = TextVideoPipeline.from_pretrained(args.variations or args.model)
+    pipe.set_progress_bar_config(disable=True)
+    swap_scheduler(pipe, "ddim", args.steps)
     if args.variations:
-        pipe = TextVideoPipeline.from_pretrained(args.variations)
-        pipe.set_progress_bar_config(disable=True)
-        swap_scheduler(pipe, "ddim", args.steps)
         variations_gif(pipe, "HELLO", args.steps, args.seed, HERE / "variations.gif")
         print(f"wrote {HERE / 'variations.gif'}")
         return
-    pipe = TextVideoPipeline.from_pretrained(args.model)
-    pipe.set_progress_bar_config(disable=True)
-    swap_scheduler(pipe, "ddim", args.steps)
     prompts_gif(pipe, args.steps, args.seed, HERE / "prompts.gif")
     denoising_grid(pipe, "HELLO", args.steps, args.seed, HERE / "denoising.png")
     print(f"wrote {HERE / 'prompts.gif'} and {HERE / 'denoising.png'}")
