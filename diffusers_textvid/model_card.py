@@ -1,5 +1,6 @@
-"""Model cards the Hub lists and renders: the repo's `model_card.md` and `lora_model_card.md` templates
-filled with a run's real numbers.
+"""Model cards the Hub lists and renders: the package's `model_cards/model_card.md` and `lora_model_card.md`
+templates filled with a run's real numbers. The templates are package data, so a wheel install renders cards
+too; the repo's top-level `model_card.md` and `lora_model_card.md` are links to them.
 
 The training script writes `training_summary.json` next to the model (the command, steps, samples
 seen); evaluation adds metric rows; `write_model_card` renders both into the folder's README.md, with
@@ -7,14 +8,16 @@ the metadata that lists the model under text-to-video and a sample GIF from the 
 `train_textvid_lora.py` writes `lora_summary.json`, which `write_lora_model_card` renders likewise.
 """
 
+import importlib.resources
 import json
 import os
 from pathlib import Path
 
 from huggingface_hub import ModelCard, ModelCardData
 
-TEMPLATE = Path(__file__).resolve().parent.parent / "model_card.md"
-LORA_TEMPLATE = TEMPLATE.with_name("lora_model_card.md")
+TEMPLATE_DIR = Path(str(importlib.resources.files(__package__).joinpath("model_cards")))
+TEMPLATE = TEMPLATE_DIR / "model_card.md"
+LORA_TEMPLATE = TEMPLATE_DIR / "lora_model_card.md"
 SUMMARY_FILE = "training_summary.json"
 LORA_SUMMARY_FILE = "lora_summary.json"
 METRICS_FILE = "eval.json"
@@ -59,7 +62,7 @@ def write_model_card(model_dir: str, template: Path = TEMPLATE) -> str:
     if summary is None:
         raise ValueError(f"{model_dir!r} has no {SUMMARY_FILE}: it was not written by training/train_textvid.py.")
     if not template.is_file():
-        raise ValueError(f"No model card template at {template}: run this from a clone of the repository.")
+        raise ValueError(f"No model card template at {template}: this install lacks its package data.")
     transformer_config = read_json(os.path.join(model_dir, "transformer", "config.json")) or {}
     card = ModelCard.from_template(
         card_data(),
@@ -82,7 +85,7 @@ def write_lora_model_card(adapter_dir: str, template: Path = LORA_TEMPLATE) -> s
     if summary is None:
         raise ValueError(f"{adapter_dir!r} has no {LORA_SUMMARY_FILE}: it was not written by training/train_textvid_lora.py.")
     if not template.is_file():
-        raise ValueError(f"No model card template at {template}: run this from a clone of the repository.")
+        raise ValueError(f"No model card template at {template}: this install lacks its package data.")
     base = summary["base_model"]
     hub_base = None if os.path.isdir(base) else base
     fields = {"base_model": hub_base, "base_model_relation": "adapter"} if hub_base else {}

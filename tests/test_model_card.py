@@ -1,5 +1,6 @@
 import json
 import os
+from pathlib import Path
 
 import pytest
 from huggingface_hub import ModelCard
@@ -9,9 +10,11 @@ from conftest import build_tiny_pipeline
 from diffusers_textvid import DEFAULT_MODEL_DIR
 from diffusers_textvid.model_card import (
     LORA_SUMMARY_FILE,
+    LORA_TEMPLATE,
     METRICS_FILE,
     SAMPLE_FILE,
     SUMMARY_FILE,
+    TEMPLATE,
     write_lora_model_card,
     write_model_card,
     write_sample_gif,
@@ -76,6 +79,14 @@ def test_card_of_a_model_without_looks_describes_the_one_look(tmp_path):
 def test_folder_without_training_summary_is_refused_by_name(tmp_path):
     with pytest.raises(ValueError, match=SUMMARY_FILE):
         write_model_card(str(tmp_path))
+
+
+def test_templates_are_package_data_that_the_repo_root_links_to():
+    repo = Path(__file__).resolve().parent.parent
+    for template in [TEMPLATE, LORA_TEMPLATE]:
+        assert template.resolve() == repo / "diffusers_textvid" / "model_cards" / template.name  # in the wheel
+        top_level = repo / template.name
+        assert top_level.is_symlink() and top_level.resolve() == template.resolve()  # one copy, seen at the top
 
 
 # ----------------------------------------------------------------------------------------------
