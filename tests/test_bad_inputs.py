@@ -66,6 +66,7 @@ class Bench:
     saved_model: Path
     training_script: object
     denoising_allowed: bool = False
+    transformer_overrides: dict = field(default_factory=dict)  # set before `pipe` is first read
     transformer_calls: list = field(default_factory=list)
     _pipe: TextVideoPipeline | None = None
 
@@ -73,7 +74,7 @@ class Bench:
     def pipe(self) -> TextVideoPipeline:
         if self._pipe is None:
             torch.manual_seed(0)
-            self._pipe = build_pipeline("tiny")
+            self._pipe = build_pipeline("tiny", transformer_overrides=self.transformer_overrides)
             self._pipe.set_progress_bar_config(disable=True)
             self._pipe.transformer.register_forward_pre_hook(lambda *args: self.transformer_calls.append(1))
         return self._pipe
@@ -100,6 +101,25 @@ def call(**arguments):
     """Run the pipeline with `arguments` over a one-step default call of the prompt "AB"."""
     def run(bench: Bench):
         bench.pipe(**{"prompt": "AB", "num_inference_steps": 1, **arguments})
+    return run
+
+
+def call_with_embeds(embeds: torch.Tensor, mask: torch.Tensor, **arguments):
+    """Run the pipeline on `prompt_embeds` and `prompt_attention_mask` instead of a prompt."""
+    return call(prompt=None, prompt_embeds=embeds, prompt_attention_mask=mask, **arguments)
+
+
+def with_transformer(overrides: dict, action):
+    """`action` on a tiny pipeline whose transformer takes `overrides` of its preset."""
+    def run(bench: Bench):
+        bench.transformer_overrides = overrides
+        action(bench)
+    return run
+
+
+def encode_prompt(**arguments):
+    def run(bench: Bench):
+        bench.pipe.encode_prompt(**{"prompt": "AB", **arguments})
     return run
 
 
@@ -410,6 +430,7 @@ def resume_from_another_presets_checkpoint(bench: Bench):
 TOO_LONG = "A" * (MAX_PROMPT_LENGTH + 1)
 NAN, INF = float("nan"), float("inf")
 LATENT_SHAPE = (1, 1, 16, 32, 32)
+EMBEDS, MASK = torch.zeros(1, 8, 32), torch.ones(1, 8)  # the tiny text encoder's width, the tokenizer's length
 
 PIPELINE = [
     pytest.param(call(prompt=TOO_LONG), ValueError, f"at most {MAX_PROMPT_LENGTH} are allowed", id="prompt-7-symbols"),
@@ -423,6 +444,36 @@ PIPELINE = [
                  "`prompt_embeds` must be a torch.Tensor", id="prompt-embeds-numpy"),
     pytest.param(call(prompt=None, prompt_embeds=torch.zeros(1, 8, 32)), ValueError,
                  "needs `prompt_attention_mask`", id="prompt-embeds-without-mask"),
+    pytest.param(call_with_embeds(torch.full_like(EMBEDS, NAN), MASK), ValueError, "`prompt_embeds` holds NaN",
+                 id="prompt-embeds-nan"),
+    pytest.param(call_with_embeds(EMBEDS, torch.zeros_like(MASK)), ValueError,
+                 "`prompt_attention_mask` attends to no token in row(s) [0]", id="prompt-mask-all-zero"),
+    pytest.param(call_with_embeds(EMBEDS, 2 * MASK), ValueError,
+                 "`prompt_attention_mask` must hold only 0 (padding) and 1 (a token to attend to), got the values [2.0]",
+                 id="prompt-mask-of-2s"),
+    pytest.param(call_with_embeds(torch.zeros(1, 8, 48), MASK), ValueError,
+                 "`prompt_embeds` must be 32 wide (the transformer's text_embed_dim), got shape (1, 8, 48)",
+                 id="prompt-embeds-too-wide"),
+    pytest.param(call_with_embeds(EMBEDS, MASK, negative_prompt_embeds=EMBEDS[:, :4],
+                                  negative_prompt_attention_mask=MASK[:, :4], guidance_scale=2.0), ValueError,
+                 "stacks `negative_prompt_embeds` (4 tokens) and `prompt_embeds` (8 tokens)",
+                 id="negative-embeds-other-token-count"),
+    pytest.param(call_with_embeds(torch.zeros(1, 10, 32), torch.ones(1, 10), guidance_scale=2.0), ValueError,
+                 "stacks the encoded `negative_prompt` (8 tokens) and `prompt_embeds` (10 tokens)",
+                 id="prompt-embeds-other-token-count-than-negative-prompt"),
+    pytest.param(with_transformer({"text_length_positions": 9}, call_with_embeds(torch.zeros(1, 10, 32), torch.ones(1, 10))),
+                 ValueError, "`prompt_attention_mask` marks 10 tokens in a row, but this model's position tables cover "
+                 "texts of at most 8 tokens", id="prompt-mask-beyond-length-tables"),
+    pytest.param(encode_prompt(num_videos_per_prompt=0), ValueError, "`num_videos_per_prompt` must be a positive int, got 0",
+                 id="encode-prompt-0-videos"),
+    pytest.param(encode_prompt(num_videos_per_prompt=-1), ValueError,
+                 "`num_videos_per_prompt` must be a positive int, got -1", id="encode-prompt-negative-videos"),
+    pytest.param(encode_prompt(prompt=None, prompt_embeds=EMBEDS, prompt_attention_mask=2 * MASK), ValueError,
+                 "`prompt_attention_mask` must hold only 0", id="encode-prompt-mask-of-2s"),
+    pytest.param(call(draw_left_out_look="no"), TypeError, "`draw_left_out_look` must be True or False, got 'no' (str)",
+                 id="draw-left-out-look-str"),
+    pytest.param(call(draw_left_out_look=None), TypeError, "`draw_left_out_look` must be True or False, got None",
+                 id="draw-left-out-look-none"),
     pytest.param(call(negative_prompt=5, guidance_scale=2.0), TypeError, "`negative_prompt` must be a str",
                  id="negative-prompt-int"),
     pytest.param(call(negative_prompt=["A", "B"], guidance_scale=2.0), ValueError, "`negative_prompt` has 2 entries",

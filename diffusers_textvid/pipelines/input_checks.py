@@ -46,7 +46,10 @@ def check_number(name: str, value, minimum: float | None = None, maximum: float 
     unless it is finite and within [`minimum`, `maximum`]."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"`{name}` must be a number, got {describe(value)}.")
-    allowed = f"a finite number in [{minimum}, {maximum}]" if maximum is not None else f"a finite number >= {minimum}"
+    if maximum is not None:
+        allowed = f"a finite number in [{minimum}, {maximum}]"
+    else:
+        allowed = "a finite number" if minimum is None else f"a finite number >= {minimum}"
     if not math.isfinite(value) or (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
         raise ValueError(f"`{name}` must be {allowed}, got {value}.")
     return float(value)
@@ -60,6 +63,13 @@ def check_count(name: str, value, maximum: int | None = None, why: str = "") -> 
         allowed = f"1 to {maximum}{why}" if maximum is not None else "a positive int"
         raise ValueError(f"`{name}` must be {allowed}, got {value}.")
     return int(value)
+
+
+def check_flag(name: str, value) -> bool:
+    """`TypeError` unless `value` is True or False: a str such as "no" would read as True, None as False."""
+    if not isinstance(value, bool):
+        raise TypeError(f"`{name}` must be True or False, got {describe(value)}.")
+    return value
 
 
 def check_prompt_argument(name: str, prompt) -> list:
@@ -101,6 +111,64 @@ def check_latents(latents, expected_shape: tuple[int, ...]):
         raise ValueError(f"`latents` must have shape {tuple(expected_shape)}, got {tuple(latents.shape)}.")
     if not torch.isfinite(latents).all():
         raise ValueError("`latents` holds NaN or infinite values; every value must be finite.")
+
+
+def check_embeddings(name: str, embeddings, mask, batch_size: int | None = None, text_width: int | None = None,
+                     max_tokens: int | None = None):
+    """`embeddings`: finite floats `(B, L, D)` (from encode_prompt) with an attention mask `(B, L)` of 0s
+    (padding) and 1s (tokens to attend to), at least one 1 a row; B = `batch_size`, D = `text_width` and
+    at most `max_tokens` 1s a row where those are given (the transformer's text width and the text lengths
+    its position tables cover)."""
+    if not isinstance(embeddings, torch.Tensor):
+        raise TypeError(f"`{name}` must be a torch.Tensor (from encode_prompt), got {type(embeddings).__name__}.")
+    if embeddings.ndim != 3:
+        raise ValueError(f"`{name}` must have shape (batch, tokens, width), got {tuple(embeddings.shape)}.")
+    if not embeddings.is_floating_point():
+        raise TypeError(f"`{name}` must be a floating-point tensor, got dtype {embeddings.dtype}.")
+    if text_width is not None and embeddings.shape[2] != text_width:
+        raise ValueError(
+            f"`{name}` must be {text_width} wide (the transformer's text_embed_dim), got shape {tuple(embeddings.shape)}; "
+            "make it with encode_prompt of this model's pipeline."
+        )
+    if batch_size is not None and embeddings.shape[0] != batch_size:
+        raise ValueError(f"`{name}` holds {embeddings.shape[0]} prompt(s), expected {batch_size}.")
+    if not torch.isfinite(embeddings).all():
+        raise ValueError(f"`{name}` holds NaN or infinite values; every value must be finite.")
+    mask_name = name.replace("embeds", "attention_mask")
+    if mask is None:
+        raise ValueError(f"`{name}` needs `{mask_name}` (1 for tokens to attend to, 0 for padding), as encode_prompt returns it.")
+    if not isinstance(mask, torch.Tensor):
+        raise TypeError(f"`{mask_name}` must be a torch.Tensor of 0s and 1s, got {type(mask).__name__}.")
+    if tuple(mask.shape) != tuple(embeddings.shape[:2]):
+        raise ValueError(f"`{mask_name}` must have shape {tuple(embeddings.shape[:2])}, got {tuple(mask.shape)}.")
+    values = torch.unique(mask).tolist()
+    if any(value not in (0, 1) for value in values):
+        raise ValueError(
+            f"`{mask_name}` must hold only 0 (padding) and 1 (a token to attend to), got the values {values[:6]}; "
+            "the sum of a row is read as the length of its text."
+        )
+    tokens = mask.sum(dim=1)  # (B,)
+    if (tokens == 0).any():
+        empty = (tokens == 0).nonzero().flatten().tolist()
+        raise ValueError(
+            f"`{mask_name}` attends to no token in row(s) {empty[:6]}: every text has at least its end token, "
+            "marked 1."
+        )
+    if max_tokens is not None and int(tokens.max()) > max_tokens:
+        raise ValueError(
+            f"`{mask_name}` marks {int(tokens.max())} tokens in a row, but this model's position tables cover texts "
+            f"of at most {max_tokens} tokens (text_length_positions in its config)."
+        )
+
+
+def check_same_token_count(prompt_name: str, prompt_tokens: int, negative_name: str, negative_tokens: int):
+    """Classifier-free guidance stacks the negative and the prompt embeddings: both need the same token count."""
+    if prompt_tokens != negative_tokens:
+        raise ValueError(
+            f"Classifier-free guidance stacks {negative_name} ({negative_tokens} tokens) and {prompt_name} "
+            f"({prompt_tokens} tokens), which need the same token count; encode_prompt pads both to the "
+            "tokenizer's length."
+        )
 
 
 def warn_unused_negative_prompt(negative_prompt, negative_prompt_embeds, guidance_scale: float):

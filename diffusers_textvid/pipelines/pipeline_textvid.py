@@ -29,11 +29,14 @@ from .input_checks import (
     check_callback,
     check_callback_result,
     check_count,
+    check_embeddings,
+    check_flag,
     check_generator,
     check_latents,
     check_model_index,
     check_number,
     check_prompt_argument,
+    check_same_token_count,
     check_scheduler,
     check_weights_folder,
     check_weights_match_config,
@@ -65,21 +68,6 @@ class TextVideoPipelineOutput(BaseOutput):
     or a list (one per video) of lists of PIL frames for "pil"."""
 
     frames: np.ndarray | torch.Tensor | list
-
-
-def check_embeddings(name: str, embeddings: torch.Tensor, mask: torch.Tensor | None, batch_size: int | None = None):
-    """Raise `ValueError` unless `embeddings` is `(B, L, D)` with an attention mask `(B, L)` (B = `batch_size` if given)."""
-    if not isinstance(embeddings, torch.Tensor):
-        raise TypeError(f"`{name}` must be a torch.Tensor (from encode_prompt), got {type(embeddings).__name__}.")
-    if embeddings.ndim != 3:
-        raise ValueError(f"`{name}` must have shape (batch, tokens, width), got {tuple(embeddings.shape)}.")
-    mask_name = name.replace("embeds", "attention_mask")
-    if mask is None:
-        raise ValueError(f"`{name}` needs `{mask_name}` (1 for tokens to attend to, 0 for padding), as encode_prompt returns it.")
-    if tuple(mask.shape) != tuple(embeddings.shape[:2]):
-        raise ValueError(f"`{mask_name}` must have shape {tuple(embeddings.shape[:2])}, got {tuple(mask.shape)}.")
-    if batch_size is not None and embeddings.shape[0] != batch_size:
-        raise ValueError(f"`{name}` holds {embeddings.shape[0]} prompt(s), expected {batch_size}.")
 
 
 def repeat_for_videos(embeddings, mask, num_videos_per_prompt: int, device, dtype):
@@ -212,6 +200,7 @@ class TextVideoPipeline(DiffusionPipeline, TextVideoLoraLoaderMixin):
         generator=None,
         callback_on_step_end=None,
         variation=None,
+        draw_left_out_look=True,
     ) -> tuple[list[str] | None, list[str] | None, torch.Tensor | None]:
         """Validate every argument before any work (the checks themselves are in `input_checks.py`);
         return the normalised prompts and negative prompts (None where embeddings stand in for them) and
@@ -227,17 +216,30 @@ class TextVideoPipeline(DiffusionPipeline, TextVideoLoraLoaderMixin):
         check_number("eta", eta, minimum=0, maximum=1)
         num_inference_steps = check_count("num_inference_steps", num_inference_steps)
         check_count("num_videos_per_prompt", num_videos_per_prompt)
+        check_flag("draw_left_out_look", draw_left_out_look)
         check_scheduler(self.scheduler, self.transformer, num_inference_steps)
         check_callback(callback_on_step_end)
         prompts = self.prompt_list(prompt) if prompt is not None else None
         if prompt_embeds is not None:
-            check_embeddings("prompt_embeds", prompt_embeds, prompt_attention_mask)
+            self.check_text_embeddings("prompt_embeds", prompt_embeds, prompt_attention_mask)
         batch_size = len(prompts) if prompts is not None else prompt_embeds.shape[0]
         negative_prompts = None
         if negative_prompt_embeds is not None:
-            check_embeddings("negative_prompt_embeds", negative_prompt_embeds, negative_prompt_attention_mask, batch_size)
+            self.check_text_embeddings(
+                "negative_prompt_embeds", negative_prompt_embeds, negative_prompt_attention_mask, batch_size
+            )
         elif negative_prompt is not None or guidance_scale > 1.0:
             negative_prompts = self.negative_prompt_list(negative_prompt, batch_size)
+        if prompt_embeds is not None or negative_prompt_embeds is not None:
+            # Text is encoded to the tokenizer's length; embeddings given keep theirs.
+            if prompt_embeds is not None:
+                prompt_side = ("`prompt_embeds`", prompt_embeds.shape[1])
+            else:
+                prompt_side = ("the encoded `prompt`", self.tokenizer.model_max_length)
+            if negative_prompt_embeds is not None:
+                check_same_token_count(*prompt_side, "`negative_prompt_embeds`", negative_prompt_embeds.shape[1])
+            elif negative_prompts is not None:
+                check_same_token_count(*prompt_side, "the encoded `negative_prompt`", self.tokenizer.model_max_length)
         warn_unused_negative_prompt(negative_prompt, negative_prompt_embeds, guidance_scale)
         if output_type not in ("np", "pt", "pil", "latent"):
             raise ValueError(f"`output_type` must be 'np', 'pt', 'pil' or 'latent', got {output_type!r}.")
@@ -251,6 +253,14 @@ class TextVideoPipeline(DiffusionPipeline, TextVideoLoraLoaderMixin):
                 f"`callback_on_step_end_tensor_inputs` has {sorted(unknown_inputs)}; allowed: {self._callback_tensor_inputs}."
             )
         return prompts, negative_prompts, variation_ids
+
+    def check_text_embeddings(self, name: str, embeddings, mask, batch_size: int | None = None):
+        """`check_embeddings`, also against the transformer where there is one: its text width, and the text
+        lengths its position tables cover (`text_length_positions`)."""
+        config = self.transformer.config if self.transformer is not None else None
+        text_width = config.text_embed_dim if config is not None else None
+        max_tokens = config.text_length_positions - 1 if config is not None and config.text_length_positions else None
+        check_embeddings(name, embeddings, mask, batch_size, text_width, max_tokens)
 
     def variation_ids(self, variation, batch_size: int, num_videos_per_prompt: int) -> torch.Tensor | None:
         """`(B * num_videos_per_prompt, K)` look ids of `variation` (a dict for every prompt, or a list of
@@ -305,10 +315,11 @@ class TextVideoPipeline(DiffusionPipeline, TextVideoLoraLoaderMixin):
             `(prompt_embeds (B * n, L, D_text), prompt_attention_mask (B * n, L), negative_prompt_embeds,
             negative_prompt_attention_mask)`, the negative pair None without guidance (unless given).
         """
+        check_count("num_videos_per_prompt", num_videos_per_prompt)
         device = device or self._execution_device
         if prompt_embeds is None:
             prompt_embeds, prompt_attention_mask = self.encode_text(self.prompt_list(prompt), device)
-        check_embeddings("prompt_embeds", prompt_embeds, prompt_attention_mask)
+        self.check_text_embeddings("prompt_embeds", prompt_embeds, prompt_attention_mask)
         batch_size = prompt_embeds.shape[0]
         if negative_prompt_embeds is None and do_classifier_free_guidance:
             negative_prompts = self.negative_prompt_list(negative_prompt, batch_size)
@@ -318,7 +329,12 @@ class TextVideoPipeline(DiffusionPipeline, TextVideoLoraLoaderMixin):
             prompt_embeds, prompt_attention_mask, num_videos_per_prompt, device, dtype
         )
         if negative_prompt_embeds is not None:
-            check_embeddings("negative_prompt_embeds", negative_prompt_embeds, negative_prompt_attention_mask, batch_size)
+            self.check_text_embeddings(
+                "negative_prompt_embeds", negative_prompt_embeds, negative_prompt_attention_mask, batch_size
+            )
+            check_same_token_count(
+                "`prompt_embeds`", prompt_embeds.shape[1], "`negative_prompt_embeds`", negative_prompt_embeds.shape[1]
+            )
             negative_prompt_embeds, negative_prompt_attention_mask = repeat_for_videos(
                 negative_prompt_embeds, negative_prompt_attention_mask, num_videos_per_prompt, device, dtype
             )
@@ -446,6 +462,7 @@ class TextVideoPipeline(DiffusionPipeline, TextVideoLoraLoaderMixin):
             prompt, negative_prompt, prompt_embeds, prompt_attention_mask, negative_prompt_embeds,
             negative_prompt_attention_mask, num_inference_steps, guidance_scale, num_videos_per_prompt, latents,
             output_type, callback_on_step_end_tensor_inputs, eta, generator, callback_on_step_end, variation,
+            draw_left_out_look,
         )
         self._guidance_scale = guidance_scale
         self._interrupt = False
