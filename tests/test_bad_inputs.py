@@ -559,6 +559,18 @@ LOADING = [
                  id="load-transformer-more-layers"),
     pytest.param(load_with_config("transformer", num_layers=1), ValueError, "weight(s) unused",
                  id="load-transformer-fewer-layers"),
+    pytest.param(load_with_config("transformer", scroll_cell_widths=0), ValueError,
+                 "scroll_cell_widths must map each value of the `weight` factor to the width of a symbol's cell, a "
+                 "positive int of pixels (or be null, no scroll alignment), got 0", id="load-scroll-cell-widths-0"),
+    pytest.param(load_with_config("transformer", scroll_cell_widths={"bold": -35}), ValueError,
+                 "scroll_cell_widths must map", id="load-scroll-cell-width-negative"),
+    pytest.param(load_with_config("transformer", scroll_cell_widths={"bold": "35"}), ValueError,
+                 "got {'bold': '35'}", id="load-scroll-cell-width-str"),
+    pytest.param(load_with_config("transformer", length_position_factors="direction"), ValueError,
+                 "length_position_factors must be a list of factor names of `variations` (or null), got 'direction'",
+                 id="load-length-position-factors-str"),
+    pytest.param(load_with_config("transformer", length_position_factors=3), ValueError,
+                 "length_position_factors must be a list", id="load-length-position-factors-number"),
     pytest.param(load_corrupt_weights, ValueError, "Cannot read the weights file", id="load-corrupt-weights"),
     pytest.param(load_pickle_weights, ValueError, "only safetensors weights are loaded", id="load-pickle-weights"),
 ]
@@ -570,6 +582,9 @@ RENDERER = [
     pytest.param(lambda bench: render_text_video(5), TypeError, "must be a str, got int", id="render-int"),
     pytest.param(lambda bench: render_text_video("A-B"), ValueError, "unknown character(s) '-'", id="render-unknown-symbol"),
     pytest.param(lambda bench: render_text_video("ß"), ValueError, "unknown character(s) 'ß'", id="render-non-ascii"),
+    pytest.param(lambda bench: render_text_video("AB", vertical_offset=-2.0), TypeError,
+                 "vertical_offset must be one of the ints 0, -2, 2 (pixels below the centre), got -2.0 (float)",
+                 id="render-vertical-offset-float"),
 ]
 
 CLI = [

@@ -9,13 +9,14 @@ only 16 KB, so every step is one NumPy call on cached tables: per-call overhead 
 import functools
 import io
 import importlib.resources
+import numbers
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from ..models.modeling_textvid import strip_left_edges
 from .prompts import VOCABULARY, normalize_prompt
-from .variations import DEFAULT_VARIATION, check_variation
+from .variations import DEFAULT_VARIATION, VARIATIONS, check_variation
 
 NUM_FRAMES = 16
 FRAME_SIZE = 32
@@ -94,13 +95,27 @@ def frame_windows(padded: np.ndarray) -> np.ndarray:
     return np.ndarray(shape, padded.dtype, padded, strides=(column, row, column))
 
 
+def check_look(factors: dict) -> dict:
+    """`check_variation` of `factors`, and `vertical_offset` a whole number of pixels: the atlas is shifted by
+    array slicing, which -2.0 (equal to -2, so a known value) cannot do."""
+    look = check_variation(factors)
+    offset = look["vertical_offset"]
+    if isinstance(offset, bool) or not isinstance(offset, numbers.Integral):
+        allowed = ", ".join(map(str, VARIATIONS["vertical_offset"]))
+        raise TypeError(
+            f"vertical_offset must be one of the ints {allowed} (pixels below the centre), got {offset!r} "
+            f"({type(offset).__name__}): the renderer shifts the glyphs by whole rows."
+        )
+    return look
+
+
 def text_windows(text: str, **factors) -> tuple[np.ndarray, np.ndarray]:
     """`(windows, starts)`: `windows` `(S, 32, 32)` uint8 is every 32-column window of `text`'s strip in
     the look `factors` (as `render_text_video`), padded with black on both sides; `starts` int `(16,)`
     is the window each frame shows, so `windows[starts]` is the video and `windows[starts + 1]` the
     same frames one pixel further along the strip."""
     prompt = normalize_prompt(text)
-    look = check_variation(factors) if factors else DEFAULT_VARIATION
+    look = check_look(factors) if factors else DEFAULT_VARIATION
     atlas = strip_atlas(look["weight"], look["vertical_offset"])  # (32, 37, cell)
     cell_width = atlas.shape[2]
     blanks = [BLANK] * -(-FRAME_SIZE // cell_width)  # enough blank cells to cover a frame width
@@ -117,7 +132,7 @@ def render_text_video(text: str, **factors) -> np.ndarray:
     `factors` choose the look, each a name of `VARIATIONS` with one of its values (`direction`,
     `crossing_frames`, `vertical_offset`, `weight`); a factor left out takes its first value, so with
     none the text scrolls right to left in 15 frames, centred, in bold. An unknown factor or value is
-    a `ValueError`.
+    a `ValueError`, a `vertical_offset` that is not an int (-2.0) a `TypeError`.
     """
     windows, starts = text_windows(text, **factors)
     return windows[starts]  # (16, 32, 32), a C-contiguous copy

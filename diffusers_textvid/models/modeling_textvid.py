@@ -441,8 +441,28 @@ class TextVideoDiTModel(ModelMixin, ConfigMixin, PeftAdapterMixin):
         self.frame_position = torch.nn.Parameter(torch.zeros(grid[0], hidden_size))
         self.row_position = torch.nn.Parameter(torch.zeros(grid[1], hidden_size))
         self.column_position = torch.nn.Parameter(torch.zeros(grid[2], hidden_size))
-        if text_length_positions < 0:
-            raise ValueError(f"text_length_positions must be 0 (off) or a count of lengths, got {text_length_positions}.")
+        # The config keys a hand-edited config.json may break; checked here, so that from_pretrained fails
+        # naming the key rather than sampling failing later.
+        if isinstance(text_length_positions, bool) or not isinstance(text_length_positions, int) or text_length_positions < 0:
+            raise ValueError(
+                f"text_length_positions must be 0 (off) or a count of lengths, got {text_length_positions!r}."
+            )
+        if length_position_factors is not None and not (
+            isinstance(length_position_factors, (list, tuple)) and all(isinstance(f, str) for f in length_position_factors)
+        ):
+            raise ValueError(
+                f"length_position_factors must be a list of factor names of `variations` (or null), got "
+                f"{length_position_factors!r}."
+            )
+        if scroll_cell_widths is not None and not (
+            isinstance(scroll_cell_widths, dict)
+            and scroll_cell_widths
+            and all(not isinstance(w, bool) and isinstance(w, int) and w > 0 for w in scroll_cell_widths.values())
+        ):
+            raise ValueError(
+                "scroll_cell_widths must map each value of the `weight` factor to the width of a symbol's cell, a "
+                f"positive int of pixels (or be null, no scroll alignment), got {scroll_cell_widths!r}."
+            )
         looked_up = sorted(length_position_factors or [])
         if looked_up and not text_length_positions:
             raise ValueError("length_position_factors needs text_length_positions above 0.")
