@@ -552,6 +552,9 @@ LOADING = [
                  "names the class 'DDXMScheduler', which diffusers", id="load-unknown-class"),
     pytest.param(load_index_naming("transformer", ["modeling_other", "TextVideoDiTModel"]), ValueError,
                  "names the module 'modeling_other', but modeling_other.py is not in the folder", id="load-unknown-module"),
+    pytest.param(load_index_naming("transformer", ["modeling_textvid", "NoSuchModel"]), ValueError,
+                 "'transformer' names the class 'NoSuchModel', which modeling_textvid.py does not define (it defines "
+                 "Attention, OutputLayer,", id="load-unknown-class-in-folder-module"),
     pytest.param(load_without_folder("tokenizer"), FileNotFoundError, "tokenizer is missing", id="load-no-tokenizer-folder"),
     pytest.param(load_with_config("text_encoder", hidden_size=48), ValueError,
                  "do not match its config.json (CLIPTextModel)", id="load-text-encoder-width"),

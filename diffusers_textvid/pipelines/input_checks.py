@@ -8,6 +8,7 @@ Like the pipeline file, this file imports only torch, diffusers, transformers an
 where the `diffusers_textvid` package is not installed.
 """
 
+import ast
 import json
 import math
 import numbers
@@ -308,14 +309,37 @@ def check_model_index(folder: str, index: dict, given: set[str]):
                     f"{path}: {name!r} names the class {class_name!r}, which {library} {LIBRARIES[library].__version__} "
                     "does not have."
                 )
-        elif not any(os.path.isfile(os.path.join(folder, where, library + ".py")) for where in ("", name)):
-            raise ValueError(f"{path}: {name!r} names the module {library!r}, but {library}.py is not in the folder.")
+        else:
+            check_folder_module_class(folder, path, name, library, class_name)
         subfolder = os.path.join(folder, name)
         if not os.path.isdir(subfolder):
             raise FileNotFoundError(
                 f"{path} names a {name!r} component, but the folder {subfolder} is missing; "
                 f"save the pipeline again, or pass `{name}=...` to from_pretrained."
             )
+
+
+def check_folder_module_class(folder: str, index_path: str, name: str, module: str, class_name: str):
+    """`ValueError` unless `module`.py, next to model_index.json or in the component's subfolder `name`,
+    defines the class `class_name`: read, not run, so that the message comes before Diffusers asks for
+    `trust_remote_code` to import it."""
+    files = [os.path.join(folder, where, module + ".py") for where in ("", name)]
+    files = [path for path in files if os.path.isfile(path)]
+    if not files:
+        raise ValueError(f"{index_path}: {name!r} names the module {module!r}, but {module}.py is not in the folder.")
+    defined = set()
+    for path in files:
+        with open(path, encoding="utf-8") as file:
+            try:
+                tree = ast.parse(file.read(), filename=path)
+            except SyntaxError as error:
+                raise ValueError(f"{path} is not valid Python ({error.msg}, line {error.lineno}).") from None
+        defined |= {node.name for node in tree.body if isinstance(node, ast.ClassDef)}
+    if class_name not in defined:
+        raise ValueError(
+            f"{index_path}: {name!r} names the class {class_name!r}, which {module}.py does not define "
+            f"(it defines {', '.join(sorted(defined)) or 'no class'})."
+        )
 
 
 def check_weights_folder(folder: str):
