@@ -68,14 +68,20 @@ def build_pipeline(preset: str = "tiny", prediction_type: str | None = None, var
     `transformer_overrides` replaces any of the preset's `TextVideoDiTModel` arguments."""
     if preset not in PRESETS:
         raise ValueError(f"Unknown preset {preset!r}; choose one of {sorted(PRESETS)}.")
-    sizes = PRESETS[preset]
-    scheduler = build_scheduler(prediction_type or sizes["prediction_type"])
-    schedule = {key: scheduler.config[key] for key in SCHEDULE_KEYS}
-    looks = {factor: list(values) for factor, values in VARIATIONS.items()} if variations else None
+    scheduler = build_scheduler(prediction_type or PRESETS[preset]["prediction_type"])
     return TextVideoPipeline(
         tokenizer=build_character_tokenizer(),
-        text_encoder=build_text_encoder(**sizes["text_encoder"]),
-        transformer=TextVideoDiTModel(**{**sizes["transformer"], **schedule, "variations": looks,
-                                         **(transformer_overrides or {})}),
+        text_encoder=build_text_encoder(**PRESETS[preset]["text_encoder"]),
+        transformer=TextVideoDiTModel(**transformer_arguments(preset, prediction_type, variations, transformer_overrides)),
         scheduler=scheduler,
     )
+
+
+def transformer_arguments(preset: str, prediction_type: str | None = None, variations: bool = False,
+                          overrides: dict | None = None) -> dict:
+    """The `TextVideoDiTModel` arguments of `build_pipeline(preset, prediction_type, variations, overrides)`:
+    the preset's sizes, the training schedule, the looks, then `overrides`."""
+    scheduler = build_scheduler(prediction_type or PRESETS[preset]["prediction_type"])
+    schedule = {key: scheduler.config[key] for key in SCHEDULE_KEYS}
+    looks = {factor: list(values) for factor, values in VARIATIONS.items()} if variations else None
+    return {**PRESETS[preset]["transformer"], **schedule, "variations": looks, **(overrides or {})}

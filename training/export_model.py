@@ -51,13 +51,36 @@ def score(pipe, scheduler: str, steps: int, prompt_sets: dict[str, list[str]], s
     return rows
 
 
-def main():
+def check_export_args(args):
+    """`ValueError` naming the first bad argument: `--model_dir` must be a pipeline folder, `--target` a
+    folder that is new or holds a pipeline (it is replaced whole), and the counts in range."""
+    if not os.path.isfile(os.path.join(args.model_dir, "model_index.json")):
+        raise ValueError(f"--model_dir {args.model_dir!r} is not a pipeline folder (no model_index.json).")
+    if os.path.exists(args.target):
+        if not os.path.isdir(args.target):
+            raise ValueError(f"--target {args.target!r} is a file; give a folder (it is created if missing).")
+        if os.listdir(args.target) and not os.path.isfile(os.path.join(args.target, "model_index.json")):
+            raise ValueError(f"--target {args.target!r} holds files but no pipeline (no model_index.json): it "
+                             "would be deleted whole. Give a new folder or a shipped model's folder.")
+        if os.path.samefile(args.target, args.model_dir):
+            raise ValueError(f"--target {args.target!r} is --model_dir: the export replaces the target, so give another folder.")
+    if args.num_prompts < 1:
+        raise ValueError(f"--num_prompts must be a positive integer, got {args.num_prompts}.")
+    if not 0 <= args.seed <= 2**32 - 1:
+        raise ValueError(f"--seed must be 0 to {2**32 - 1}, got {args.seed}.")
+
+
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model_dir", required=True, help="A folder written by training/train_textvid.py.")
     parser.add_argument("--target", default=os.path.join("diffusers_textvid", "pretrained"))
     parser.add_argument("--num_prompts", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    try:
+        check_export_args(args)
+    except ValueError as error:
+        parser.error(str(error))  # before the model is loaded or the target touched
 
     pipe = TextVideoPipeline.from_pretrained(args.model_dir)
     pipe.set_progress_bar_config(disable=True)

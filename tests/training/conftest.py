@@ -1,7 +1,7 @@
 """Training runs that tests in several files read, launched once per session."""
 
 import pytest
-from launching import EMA_RUN, free_port, load_training_script, train_together
+from launching import EMA_RUN, free_port, train_together
 
 
 @pytest.fixture(scope="session")
@@ -26,7 +26,3 @@ def two_process_run(shared_runs):
     """The EMA run on two processes: `(output_dir, log)`."""
     return shared_runs["two_process_run"]
 
-
-@pytest.fixture(scope="session")
-def train_textvid():
-    return load_training_script()

@@ -4,7 +4,6 @@ Every run uses the `tiny` preset, batches of at most 4 and a few steps, in fp32:
 native bf16, where bf16 matrix products are hundreds of times slower than fp32 ones.
 """
 
-import importlib.util
 import os
 import re
 import socket
@@ -122,14 +121,6 @@ def wait_for_log(process: subprocess.Popen, log_path: Path, pattern: str, count:
         assert process.poll() is None, f"the run ended (code {process.returncode}):\n{log[-5000:]}"
         assert time.monotonic() < deadline, f"{pattern!r} never appeared {count} times:\n{log[-5000:]}"
         time.sleep(0.2)
-
-
-def load_training_script(script: Path = SCRIPT):
-    """A training script (train_textvid.py by default) imported as a module: scripts are not part of the package."""
-    spec = importlib.util.spec_from_file_location(script.stem, script)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def rank_lines(log: str, message: str) -> dict[int, str]:

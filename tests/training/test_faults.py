@@ -23,6 +23,8 @@ from launching import (
     wait_for_log,
 )
 
+from diffusers_textvid.training import launcher, output_folder
+
 
 def dead_pid() -> int:
     """The pid of a process that has ended and been reaped."""
@@ -36,10 +38,10 @@ def dead_pid() -> int:
 # ----------------------------------------------------------------------------------------------
 
 
-def test_lock_records_pid_host_and_start_time_and_release_removes_it(tmp_path, train_textvid):
-    descriptor, dead_run = train_textvid.take_output_lock(str(tmp_path))
+def test_lock_records_pid_host_and_start_time_and_release_removes_it(tmp_path):
+    descriptor, dead_run = output_folder.take_output_lock(str(tmp_path))
     record = json.loads((tmp_path / "train.lock").read_text())
-    train_textvid.release_output_lock(str(tmp_path), descriptor)
+    output_folder.release_output_lock(str(tmp_path), descriptor)
 
     assert dead_run == {}
     assert record["pid"] == os.getpid() and record["host"] == socket.gethostname()
@@ -47,26 +49,26 @@ def test_lock_records_pid_host_and_start_time_and_release_removes_it(tmp_path, t
     assert not (tmp_path / "train.lock").exists()
 
 
-def test_held_lock_refuses_a_second_taker_naming_the_holder(tmp_path, train_textvid):
-    descriptor, _ = train_textvid.take_output_lock(str(tmp_path))  # flock: a second open file conflicts
+def test_held_lock_refuses_a_second_taker_naming_the_holder(tmp_path):
+    descriptor, _ = output_folder.take_output_lock(str(tmp_path))  # flock: a second open file conflicts
     holder = json.loads((tmp_path / "train.lock").read_text())
     try:
-        with pytest.raises(train_textvid.OutputFolderBusy) as busy:
-            train_textvid.take_output_lock(str(tmp_path))
+        with pytest.raises(output_folder.OutputFolderBusy) as busy:
+            output_folder.take_output_lock(str(tmp_path))
     finally:
-        train_textvid.release_output_lock(str(tmp_path), descriptor)
+        output_folder.release_output_lock(str(tmp_path), descriptor)
 
     assert "in use by a live run" in str(busy.value)
     assert f"pid {holder['pid']} on {holder['host']}, started {holder['started']}" in str(busy.value)
 
 
-def test_lock_file_of_a_dead_pid_on_this_host_is_taken_over(tmp_path, train_textvid):
+def test_lock_file_of_a_dead_pid_on_this_host_is_taken_over(tmp_path):
     dead = {"pid": dead_pid(), "host": socket.gethostname(), "started": "2026-01-01T00:00:00+00:00"}
     (tmp_path / "train.lock").write_text(json.dumps(dead))
 
-    descriptor, dead_run = train_textvid.take_output_lock(str(tmp_path))
+    descriptor, dead_run = output_folder.take_output_lock(str(tmp_path))
     record = json.loads((tmp_path / "train.lock").read_text())
-    train_textvid.release_output_lock(str(tmp_path), descriptor)
+    output_folder.release_output_lock(str(tmp_path), descriptor)
 
     assert dead_run == dead
     assert record["pid"] == os.getpid()
@@ -76,12 +78,12 @@ def test_lock_file_of_a_dead_pid_on_this_host_is_taken_over(tmp_path, train_text
     ({"pid": os.getppid(), "host": socket.gethostname()}, "that pid is alive on this host"),
     ({"pid": 12345, "host": "another-host.example"}, "it ran on another host"),
 ], ids=["live pid", "another host"])
-def test_lock_file_whose_run_may_be_alive_is_not_taken_over(tmp_path, train_textvid, holder, reason):
+def test_lock_file_whose_run_may_be_alive_is_not_taken_over(tmp_path, holder, reason):
     content = json.dumps(holder | {"started": "2026-01-01T00:00:00+00:00"})
     (tmp_path / "train.lock").write_text(content)
 
-    with pytest.raises(train_textvid.OutputFolderBusy, match=reason) as busy:
-        train_textvid.take_output_lock(str(tmp_path))
+    with pytest.raises(output_folder.OutputFolderBusy, match=reason) as busy:
+        output_folder.take_output_lock(str(tmp_path))
 
     assert f"pid {holder['pid']} on {holder['host']}" in str(busy.value) and "delete the file" in str(busy.value)
     assert (tmp_path / "train.lock").read_text() == content  # left as it was
@@ -103,20 +105,18 @@ def test_lock_file_whose_run_may_be_alive_is_not_taken_over(tmp_path, train_text
     (DistributedType.MULTI_CPU, 2, {"WORLD_SIZE": "2"}, None),
     (DistributedType.NO, 1, {}, None),
 ], ids=["fsdp on cpu", "deepspeed", "ranks without ACCELERATE_USE_CPU", "fsdp", "multi cpu", "one process"])
-def test_setup_problem_names_a_launcher_request_that_accelerate_did_not_honour(
-    train_textvid, distributed_type, processes, environ, refused
-):
-    problem = train_textvid.setup_problem(distributed_type, processes, environ)
+def test_setup_problem_names_a_launcher_request_that_accelerate_did_not_honour(distributed_type, processes, environ, refused):
+    problem = launcher.setup_problem(distributed_type, processes, environ)
 
     assert problem is None if refused is None else refused in problem
 
 
-def test_launcher_watch_is_not_armed_without_a_launcher(train_textvid, monkeypatch):
+def test_launcher_watch_is_not_armed_without_a_launcher(monkeypatch):
     # Without a launcher the parent is a shell, which may exit while a `nohup` run must go on.
-    for name in train_textvid.LAUNCHER_VARIABLES:
+    for name in launcher.LAUNCHER_VARIABLES:
         monkeypatch.delenv(name, raising=False)
 
-    train_textvid.exit_with_launcher()
+    launcher.exit_with_launcher()
 
     assert "launcher-watch" not in [thread.name for thread in threading.enumerate()]
 

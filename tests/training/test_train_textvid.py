@@ -40,7 +40,9 @@ from safetensors.torch import load_file, save_file
 from diffusers_textvid import PRESETS, TextVideoDiTModel, build_pipeline
 from diffusers_textvid.data.dataset import ScrollingTextDataset
 from diffusers_textvid.data.variations import VARIATIONS
+from diffusers_textvid.training import arguments, checkpoints, publishing, training_model
 
+LATE_RANK_ONE = Path(__file__).with_name("late_rank_one.py")  # the script, process 1 saving checkpoints late
 # Validation at step 4 takes about a second: the window in which the resume test kills the run.
 RESUMABLE_RUN = ["--max_train_steps", "8", "--train_batch_size", "2", "--checkpointing_steps", "2",
                  "--validation_steps", "4", "--validation_inference_steps", "25", "--use_ema"]
@@ -179,7 +181,17 @@ def test_two_process_ranks_end_with_identical_weights_unlike_one_process(two_pro
 # ----------------------------------------------------------------------------------------------
 
 
-def test_latest_resume_skips_partial_and_unfinished_checkpoints(tmp_path, train_textvid):
+def test_a_checkpoint_is_renamed_only_once_every_process_has_written_its_part(tmp_path):
+    output_dir = tmp_path / "late"
+    train(output_dir, "--max_train_steps", "4", "--train_batch_size", "2", "--checkpointing_steps", "2",
+          "--validation_steps", "4", "--validation_inference_steps", "1", processes=2, script=LATE_RANK_ONE)
+    assert sorted(path.name for path in output_dir.glob("checkpoint-*")) == ["checkpoint-2", "checkpoint-4"]
+    for step in (2, 4):
+        folder = output_dir / f"checkpoint-{step}"
+        assert (folder / "random_states_0.pkl").is_file() and (folder / "random_states_1.pkl").is_file(), step
+
+
+def test_latest_resume_skips_partial_and_unfinished_checkpoints(tmp_path):
     def make_checkpoint(name: str, complete: bool):
         (tmp_path / name).mkdir()
         (tmp_path / name / "model.safetensors").write_bytes(b"")
@@ -190,21 +202,21 @@ def test_latest_resume_skips_partial_and_unfinished_checkpoints(tmp_path, train_
     make_checkpoint("checkpoint-10", complete=True)
     make_checkpoint("checkpoint-12.partial", complete=True)  # a crash between writing the state and renaming
     make_checkpoint("checkpoint-14", complete=False)  # a crash inside a folder saved by something else
-    args = train_textvid.parse_args(["--output_dir", str(tmp_path), "--resume_from_checkpoint", "latest"])
+    args = arguments.parse_training_args(["--output_dir", str(tmp_path), "--resume_from_checkpoint", "latest"])
 
-    assert train_textvid.complete_checkpoints(str(tmp_path)) == [
+    assert checkpoints.complete_checkpoints(str(tmp_path)) == [
         (9, str(tmp_path / "checkpoint-9")), (10, str(tmp_path / "checkpoint-10")),
     ]
-    assert train_textvid.resolve_resume(args) == str(tmp_path / "checkpoint-10")
+    assert checkpoints.resolve_resume(args) == str(tmp_path / "checkpoint-10")
 
 
-def test_resume_starts_fresh_without_checkpoints_and_refuses_an_unfinished_one(tmp_path, train_textvid, capsys):
+def test_resume_starts_fresh_without_checkpoints_and_refuses_an_unfinished_one(tmp_path, capsys):
     (tmp_path / "checkpoint-4").mkdir()
-    latest = train_textvid.parse_args(["--output_dir", str(tmp_path), "--resume_from_checkpoint", "latest"])
+    latest = arguments.parse_training_args(["--output_dir", str(tmp_path), "--resume_from_checkpoint", "latest"])
 
-    assert train_textvid.resolve_resume(latest) is None
+    assert checkpoints.resolve_resume(latest) is None
     with pytest.raises(SystemExit) as refused:  # by parse_args, before anything is built
-        train_textvid.parse_args(["--resume_from_checkpoint", str(tmp_path / "checkpoint-4")])
+        arguments.parse_training_args(["--resume_from_checkpoint", str(tmp_path / "checkpoint-4")])
     assert refused.value.code == 2 and "not a complete checkpoint" in capsys.readouterr().err
 
 
@@ -266,7 +278,7 @@ FAILURE = re.compile(r"Loss is \[(?P<losses>[^\]]*)\] at step (?P<step>\d+): sto
 
 
 @pytest.mark.slow
-def test_non_finite_loss_stops_the_run_and_names_the_last_good_checkpoint(diverged_run, train_textvid):
+def test_non_finite_loss_stops_the_run_and_names_the_last_good_checkpoint(diverged_run):
     output_dir, result = diverged_run
     failure = FAILURE.search(result.stdout)
     assert result.returncode != 0 and failure, result.stdout[-5000:]
@@ -277,7 +289,7 @@ def test_non_finite_loss_stops_the_run_and_names_the_last_good_checkpoint(diverg
     assert good == output_dir / f"checkpoint-{step - 1}"  # checkpoint-{step} holds the weights that gave it
     assert json.loads((good / "training_state.json").read_text()) == {"global_step": step - 1}
     assert all(torch.isfinite(weight).all() for weight in load_file(good / "model.safetensors").values())
-    assert max(saved for saved, _ in train_textvid.complete_checkpoints(str(output_dir))) == step
+    assert max(saved for saved, _ in checkpoints.complete_checkpoints(str(output_dir))) == step
     assert not (output_dir / "model_index.json").exists()  # no pipeline saved from diverged weights
 
 
@@ -337,51 +349,51 @@ def test_fp16_on_a_cpu_warns_that_the_run_stays_in_fp32(tmp_path, ema_run):
     assert "fp16 mixed precision on a CPU" not in ema_run[1]  # no warning where none is due
 
 
-def test_report_to_a_tracker_that_is_not_installed_stops_before_training(train_textvid, monkeypatch, capsys):
+def test_report_to_a_tracker_that_is_not_installed_stops_before_training(monkeypatch, capsys):
     import diffusers_textvid.tracking as tracking
 
     monkeypatch.setattr(tracking.importlib.util, "find_spec", lambda name: None)  # as if wandb were missing
     with pytest.raises(SystemExit) as stopped:
-        train_textvid.parse_args(["--model_preset", "tiny", "--report_to", "wandb"])
+        arguments.parse_training_args(["--model_preset", "tiny", "--report_to", "wandb"])
     assert stopped.value.code == 2
     assert "needs wandb, which is not installed: pip install wandb" in capsys.readouterr().err
 
 
-def test_own_estimate_flags_reach_the_loss_and_a_bad_share_is_refused(tmp_path, train_textvid, capsys):
+def test_own_estimate_flags_reach_the_loss_and_a_bad_share_is_refused(tmp_path, capsys):
     base = ["--output_dir", str(tmp_path / "run"), "--model_preset", "tiny"]
-    args = train_textvid.parse_args(base + ["--own_estimate_share", "0.5", "--own_estimate_band", "50", "250"])
-    inputs = train_textvid.build_training_model(args).own_estimate_inputs
+    args = arguments.parse_training_args(base + ["--own_estimate_share", "0.5", "--own_estimate_band", "50", "250"])
+    inputs = training_model.build_training_model(args).own_estimate_inputs
     assert (inputs.share, inputs.band, inputs.lookahead) == (0.5, (50, 250), (20, 200))
-    assert train_textvid.build_training_model(train_textvid.parse_args(base)).own_estimate_inputs is None
+    assert training_model.build_training_model(arguments.parse_training_args(base)).own_estimate_inputs is None
     with pytest.raises(SystemExit) as exit:
-        train_textvid.parse_args(base + ["--own_estimate_share", "1.5"])
+        arguments.parse_training_args(base + ["--own_estimate_share", "1.5"])
     assert exit.value.code == 2
     assert "--own_estimate_*: OwnEstimateInputs share must be in [0, 1], got 1.5" in capsys.readouterr().err
 
 
-def test_the_public_training_command_hides_the_hub_token_in_both_spellings(train_textvid, monkeypatch):
+def test_the_public_training_command_hides_the_hub_token_in_both_spellings(monkeypatch):
     monkeypatch.setattr("sys.argv", ["train_textvid.py", "--hub_token", "hf_secret", "--hub_token=hf_other", "--seed", "1"])
-    command = train_textvid.public_training_command("train_textvid.py")
+    command = publishing.public_training_command("train_textvid.py")
     assert command == "accelerate launch training/train_textvid.py --hub_token *** --hub_token=*** --seed 1"
     assert "hf_" not in command
 
 
-def test_drop_factors_turns_value_indices_into_looks_and_leaves_out_about_the_share(train_textvid):
+def test_drop_factors_turns_value_indices_into_looks_and_leaves_out_about_the_share():
     looks = torch.tensor([[1, 2, 0, 1]] * 2000)
-    kept = train_textvid.drop_factors(looks[:1], 0.0, torch.Generator().manual_seed(0))
+    kept = training_model.drop_factors(looks[:1], 0.0, torch.Generator().manual_seed(0))
     assert kept == [{"direction": "left_to_right", "crossing_frames": 7, "vertical_offset": 0, "weight": "light"}]
-    assert train_textvid.drop_factors(looks[:3], 1.0, torch.Generator().manual_seed(0)) == [{}, {}, {}]
-    dropped = train_textvid.drop_factors(looks, 0.5, torch.Generator().manual_seed(0))
+    assert training_model.drop_factors(looks[:3], 1.0, torch.Generator().manual_seed(0)) == [{}, {}, {}]
+    dropped = training_model.drop_factors(looks, 0.5, torch.Generator().manual_seed(0))
     share_left_out = 1 - sum(len(look) for look in dropped) / (4 * len(dropped))
     assert 0.45 < share_left_out < 0.55
     assert all(look.items() <= kept[0].items() for look in dropped)
 
 
-def test_variations_flag_conditions_the_model_on_every_factor_and_the_looks_reach_the_loss(tmp_path, train_textvid):
+def test_variations_flag_conditions_the_model_on_every_factor_and_the_looks_reach_the_loss(tmp_path):
     base = ["--output_dir", str(tmp_path / "run"), "--model_preset", "tiny"]
-    model = train_textvid.build_training_model(train_textvid.parse_args(base + ["--variations"]))
+    model = training_model.build_training_model(arguments.parse_training_args(base + ["--variations"]))
     assert model.transformer.config.variations == {factor: list(values) for factor, values in VARIATIONS.items()}
-    assert train_textvid.build_training_model(train_textvid.parse_args(base)).transformer.config.variations is None
+    assert training_model.build_training_model(arguments.parse_training_args(base)).transformer.config.variations is None
     torch.nn.init.normal_(model.transformer.output_layer.projection.weight)  # let the conditioning reach the output
     for block in model.transformer.blocks:
         torch.nn.init.normal_(block.modulation[-1].weight, std=0.1)
@@ -393,16 +405,16 @@ def test_variations_flag_conditions_the_model_on_every_factor_and_the_looks_reac
     assert loss([{}, {}]) == loss(None)
     assert loss([{"direction": "left_to_right"}, {}]) != loss([{"direction": "right_to_left"}, {}])
     with pytest.raises(SystemExit):
-        train_textvid.parse_args(base + ["--variation_dropout", "1.5"])
+        arguments.parse_training_args(base + ["--variation_dropout", "1.5"])
 
 
-def test_model_config_overrides_the_preset_and_keeps_the_looks(tmp_path, train_textvid):
+def test_model_config_overrides_the_preset_and_keeps_the_looks(tmp_path):
     overrides = tmp_path / "lengths.json"
     overrides.write_text('{"patch_size": [1, 32, 8], "text_length_positions": 9, '
                          '"length_position_factors": ["direction", "crossing_frames"]}')
-    args = train_textvid.parse_args(["--output_dir", str(tmp_path / "run"), "--model_preset", "tiny", "--variations",
+    args = arguments.parse_training_args(["--output_dir", str(tmp_path / "run"), "--model_preset", "tiny", "--variations",
                                      "--model_config", str(overrides)])
-    transformer = train_textvid.build_training_model(args).transformer
+    transformer = training_model.build_training_model(args).transformer
     assert tuple(transformer.config.patch_size) == (1, 32, 8)
     assert transformer.config.hidden_size == PRESETS["tiny"]["transformer"]["hidden_size"]
     assert set(transformer.config.variations) == set(VARIATIONS)
@@ -433,29 +445,29 @@ def test_a_run_with_scroll_alignment_and_the_look_guess_loss_validates_saves_and
     assert frames.shape == (2, 16, 32, 32, 1) and np.isfinite(frames).all()
 
 
-def test_a_fine_tune_starts_from_the_given_pipeline_and_refuses_settings_that_would_change_it(tmp_path, train_textvid, capsys):
+def test_a_fine_tune_starts_from_the_given_pipeline_and_refuses_settings_that_would_change_it(tmp_path, capsys):
     base = build_pipeline("tiny")
     torch.nn.init.normal_(base.transformer.output_layer.projection.weight)  # weights no untrained preset has
     base.save_pretrained(tmp_path / "base")
     args = ["--output_dir", str(tmp_path / "run"), "--pretrained_model_name_or_path", str(tmp_path / "base")]
-    model = train_textvid.build_training_model(train_textvid.parse_args(args))
+    model = training_model.build_training_model(arguments.parse_training_args(args))
     assert torch.equal(model.transformer.output_layer.projection.weight, base.transformer.output_layer.projection.weight)
     assert model.transformer.training and model.text_encoder.training
     for extra in (["--variations"], ["--prediction_type", "epsilon"]):
         with pytest.raises(SystemExit) as exit:
-            train_textvid.parse_args(args + extra)
+            arguments.parse_training_args(args + extra)
         assert exit.value.code == 2
         assert f"cannot be combined with {extra[0]}" in capsys.readouterr().err
 
 
-def test_a_fine_tune_of_a_model_with_looks_trains_on_random_looks(tmp_path, train_textvid):
+def test_a_fine_tune_of_a_model_with_looks_trains_on_random_looks(tmp_path):
     build_pipeline("tiny", variations=True).save_pretrained(tmp_path / "base")
-    args = train_textvid.parse_args(["--output_dir", str(tmp_path / "run"),
+    args = arguments.parse_training_args(["--output_dir", str(tmp_path / "run"),
                                      "--pretrained_model_name_or_path", str(tmp_path / "base")])
-    model = train_textvid.build_training_model(args)
+    model = training_model.build_training_model(args)
     assert model.has_looks() and not args.variations
-    samples = iter(train_textvid.training_dataset(args, model.has_looks(), process_index=0, start_index=0))
+    samples = iter(training_model.training_dataset(args, model.has_looks(), process_index=0, start_index=0))
     looks = [next(samples)[2] for _ in range(40)]  # (prompt, video, look indices) each
     assert len({tuple(look.tolist()) for look in looks}) > 1
-    plain = train_textvid.training_dataset(args, False, process_index=0, start_index=0)
+    plain = training_model.training_dataset(args, False, process_index=0, start_index=0)
     assert len(next(iter(plain))) == 2

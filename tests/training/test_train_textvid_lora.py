@@ -10,10 +10,11 @@ import pytest
 import torch
 from huggingface_hub import ModelCard
 from safetensors.torch import load_file
-from launching import REPO_ROOT, load_training_script, training_env
+from launching import REPO_ROOT, training_env
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from diffusers_textvid import TextVideoPipeline, build_pipeline
+from diffusers_textvid.training.lora import save_adapter
 from diffusers_textvid.data import VARIATIONS
 
 pytest.importorskip("peft")
@@ -74,7 +75,6 @@ def test_the_adapter_is_a_small_safetensors_file_that_loads_and_changes_the_vide
 
 
 def test_an_fp16_adapter_holds_half_the_weight_bytes_and_draws_the_same_video(lora_run, base_model, tmp_path):
-    save_adapter = load_training_script(SCRIPT).save_adapter
     output_dir, _ = lora_run
     pipe = TextVideoPipeline.from_pretrained(base_model)
     pipe.load_lora_weights(str(output_dir), adapter_name="default")
