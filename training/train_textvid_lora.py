@@ -49,7 +49,10 @@ def main(argv=None):
     )
     logging.basicConfig(format="%(asctime)s %(levelname)s %(message)s", level=logging.INFO)
     set_seed(args.seed)
-    pipe = load_lora_pipeline(args)
+    try:
+        pipe = load_lora_pipeline(args)
+    except ValueError as error:  # target modules the base model lacks: nothing written yet
+        raise SystemExit(f"error: {error}") from None
     model = TrainingModel(pipe, args.snr_gamma, args.loss_weighting, own_estimate_inputs(args)).train()
     trainable = lora_parameters(model)
     logger.info(f"LoRA rank {args.rank} on {args.lora_target_modules}: {sum(p.numel() for p in trainable)} trainable "
