@@ -43,7 +43,7 @@ from diffusers_textvid.data.variations import VARIATIONS
 from diffusers_textvid.training import arguments, checkpoints, publishing, training_model
 
 LATE_RANK_ONE = Path(__file__).with_name("late_rank_one.py")  # the script, process 1 saving checkpoints late
-# Validation at step 4 takes about a second: the window in which the resume test kills the run.
+HANG_BEFORE_CHECKPOINT = Path(__file__).with_name("hang_before_checkpoint.py")  # the script, stopping for good
 RESUMABLE_RUN = ["--max_train_steps", "8", "--train_batch_size", "2", "--checkpointing_steps", "2",
                  "--validation_steps", "4", "--validation_inference_steps", "25", "--use_ema"]
 # Warm-up keeps step 0 at learning rate 0, so checkpoint-1 is good and step 1's update explodes.
@@ -224,8 +224,9 @@ def test_resume_starts_fresh_without_checkpoints_and_refuses_an_unfinished_one(t
 def test_run_killed_after_a_checkpoint_resumes_to_the_weights_of_an_uninterrupted_run(tmp_path, uninterrupted_run):
     interrupted = tmp_path / "interrupted"
     with open(tmp_path / "killed.log", "w") as log:
-        process = subprocess.Popen(
-            launch_command(interrupted, *RESUMABLE_RUN), cwd=REPO_ROOT, env=training_env(),
+        process = subprocess.Popen(  # it cannot go past checkpoint-4 before the kill: it hangs before checkpoint-6
+            launch_command(interrupted, *RESUMABLE_RUN, script=HANG_BEFORE_CHECKPOINT),
+            cwd=REPO_ROOT, env=training_env(HANG_BEFORE_CHECKPOINT="6"),
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         try:
@@ -242,7 +243,7 @@ def test_run_killed_after_a_checkpoint_resumes_to_the_weights_of_an_uninterrupte
 
     resumed = train(interrupted, *RESUMABLE_RUN, "--resume_from_checkpoint", "latest").stdout
 
-    assert re.search(r"Resumed from \S*checkpoint-[46] at step [46]", resumed)
+    assert re.search(r"Resumed from \S*checkpoint-4 at step 4", resumed)
     # SIGKILL left the lock file behind; its pid is dead, so the new run took it over and said so.
     assert re.search(rf"WARNING .*Took over the lock of \S+ from a dead run \(pid {killed_pid} on ", resumed)
     assert not (interrupted / "train.lock").exists()  # removed at the end
