@@ -9,11 +9,13 @@ step-end callback, which can only misbehave after a step.
 """
 
 import contextlib
+import errno
 import importlib.util
 import io
 import json
 import os
 import shutil
+import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,11 +23,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import huggingface_hub.utils
+import safetensors.torch
 from diffusers import DDIMScheduler
 
 import diffusers_textvid.cli
 from diffusers_textvid import TextVideoPipeline, build_pipeline, render_text_video
 from diffusers_textvid.data.prompts import MAX_PROMPT_LENGTH
+from diffusers_textvid.pipelines import input_checks, lora_loading
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TINY_TRAINING = ["--model_preset", "tiny", "--report_to", "none"]
@@ -295,6 +300,38 @@ def load_pickle_weights(bench: Bench):
     weights = folder / "transformer" / "diffusion_pytorch_model.safetensors"
     weights.rename(weights.with_suffix(".bin"))
     load(bench, str(folder))
+
+
+def tiny_lora(module: str = "blocks.0.self_attention.to_q", value: float = 0.0) -> dict:
+    """A rank-2 LoRA state dict for `module`, a 32-wide linear layer of the tiny transformer, every entry `value`."""
+    return {
+        f"transformer.{module}.lora_A.weight": torch.full((2, 32), value),
+        f"transformer.{module}.lora_B.weight": torch.full((32, 2), value),
+    }
+
+
+def load_lora(source, **options):
+    """`load_lora_weights` of `source` ("{tmp}" in a str is the row's folder) into the row's pipeline."""
+    def run(bench: Bench):
+        pytest.importorskip("peft")
+        bench.pipe.load_lora_weights(source.replace("{tmp}", str(bench.tmp)) if isinstance(source, str) else source,
+                                     **options)
+    return run
+
+
+def load_truncated_lora(bench: Bench):
+    path = bench.tmp / "pytorch_lora_weights.safetensors"
+    safetensors.torch.save_file(tiny_lora(), path)
+    path.write_bytes(path.read_bytes()[:100])
+    load_lora(str(path))(bench)
+
+
+def with_lora(action):
+    """`action(pipe)` once the row's pipeline holds the adapter "mine"."""
+    def run(bench: Bench):
+        load_lora(tiny_lora(), adapter_name="mine")(bench)
+        action(bench.pipe)
+    return run
 
 
 def cli_with_corrupt_weights(bench: Bench):
@@ -578,6 +615,29 @@ LOADING = [
     pytest.param(load_pickle_weights, ValueError, "only safetensors weights are loaded", id="load-pickle-weights"),
 ]
 
+LORA = [
+    pytest.param(load_lora("{tmp}/no/such/lora"), FileNotFoundError, "No LoRA file or folder at '",
+                 id="lora-missing-absolute-path"),
+    pytest.param(load_lora("runs/no-such-lora"), FileNotFoundError,
+                 "No LoRA file or folder at 'runs/no-such-lora' here, and the Hub cannot be reached to download it as a "
+                 "repo: offline mode is on (HF_HUB_OFFLINE is set)", id="lora-missing-relative-name-offline"),
+    pytest.param(load_lora("lora.safetensors"), FileNotFoundError,
+                 "No LoRA file or folder at 'lora.safetensors': that path does not exist", id="lora-missing-file-name"),
+    pytest.param(load_truncated_lora, ValueError, "Cannot read the LoRA weights file ", id="lora-truncated-file"),
+    pytest.param(load_lora(tiny_lora("blocks.0.self_attention.to_z")), ValueError,
+                 "adapts 1 module(s) this transformer does not have: blocks.0.self_attention.to_z. Modules it can adapt: "
+                 "blocks.*.cross_attention.to_kv,", id="lora-unknown-module"),
+    pytest.param(load_lora(tiny_lora(value=NAN)), ValueError,
+                 "The LoRA weights given hold NaN or infinite values in 2 tensor(s)", id="lora-nan-weights"),
+    pytest.param(load_lora(tiny_lora(), adapter_name=3), TypeError, "`adapter_name` must be a str", id="lora-adapter-name-int"),
+    pytest.param(with_lora(lambda pipe: pipe.set_adapters("mine", NAN)), ValueError,
+                 "`adapter_weights` must be a finite number, got nan", id="lora-set-adapters-nan"),
+    pytest.param(with_lora(lambda pipe: pipe.set_adapters(["mine"], [INF])), ValueError,
+                 "`adapter_weights[0]` must be a finite number, got inf", id="lora-set-adapters-inf-in-list"),
+    pytest.param(with_lora(lambda pipe: pipe.fuse_lora(lora_scale=NAN)), ValueError,
+                 "`lora_scale` must be a finite number, got nan", id="lora-fuse-nan"),
+]
+
 RENDERER = [
     pytest.param(lambda bench: render_text_video(TOO_LONG), ValueError, f"it must have 1 to {MAX_PROMPT_LENGTH}",
                  id="render-7-symbols"),
@@ -673,7 +733,7 @@ TRAINING = [
                  id="train-resume-other-preset"),
 ]
 
-CASES = PIPELINE + LOADING + RENDERER + CLI + TRAINING
+CASES = PIPELINE + LOADING + LORA + RENDERER + CLI + TRAINING
 
 
 @pytest.mark.parametrize(("action", "error", "phrase"), CASES)
@@ -689,7 +749,8 @@ def test_bad_input_gets_a_clear_error_before_any_work(action, error, phrase, tmp
 
 
 def test_the_table_covers_at_least_60_bad_inputs_in_every_area():
-    areas = {"pipeline": PIPELINE, "loading": LOADING, "renderer": RENDERER, "cli": CLI, "training": TRAINING}
+    areas = {"pipeline": PIPELINE, "loading": LOADING, "lora": LORA, "renderer": RENDERER, "cli": CLI,
+             "training": TRAINING}
     assert len(CASES) >= 60 and all(areas.values())
     ids = [case.id for case in CASES]
     assert len(set(ids)) == len(ids)
@@ -710,3 +771,51 @@ def test_generate_replaces_an_earlier_gif_whole(saved_tiny_model, tmp_path):
                                 "--model", str(saved_tiny_model)])
     assert output.read_bytes() != OLD_GIF and output.read_bytes().startswith(b"GIF8")
     assert os.listdir(tmp_path) == ["out.gif"]
+
+
+def without_a_connection(monkeypatch):
+    """No offline mode and no proxy, but every connection refused, as on a machine without a network."""
+    def refuse(*args, **kwargs):
+        raise OSError(errno.ENETUNREACH, "Network is unreachable")
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(input_checks.hub_constants, "HF_HUB_OFFLINE", False)
+    for proxy in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(proxy, raising=False)
+    monkeypatch.setattr(input_checks.socket, "create_connection", refuse)
+
+
+def test_a_lora_name_missing_here_fails_at_once_without_a_connection(monkeypatch):
+    pytest.importorskip("peft")
+    without_a_connection(monkeypatch)
+    downloads = []
+
+    def cache_only_download(repo_id, filename, **options):
+        downloads.append(options)
+        raise huggingface_hub.utils.LocalEntryNotFoundError("not in the cache")
+
+    monkeypatch.setattr(lora_loading, "hf_hub_download", cache_only_download)
+    began = time.perf_counter()
+    with pytest.raises(FileNotFoundError, match="the Hub cannot be reached to download it as a repo: no connection to"):
+        build_pipeline("tiny").load_lora_weights("runs/my-lora")
+    assert time.perf_counter() - began < 5
+    assert downloads == [{"local_files_only": True}]  # the cache was still asked
+
+
+def test_refused_non_finite_lora_weights_leave_every_parameter_finite_and_the_video_as_it_was(tmp_path):
+    pytest.importorskip("peft")
+    pipe = build_pipeline("tiny")
+    pipe.set_progress_bar_config(disable=True)
+    pipe.load_lora_weights(tiny_lora(value=0.1), adapter_name="mine")
+    pipe.set_adapters("mine", 0.5)
+    before = pipe("AB", num_inference_steps=1, generator=torch.Generator().manual_seed(0)).frames
+    refused = [lambda: pipe.set_adapters("mine", NAN), lambda: pipe.set_adapters("mine", {"transformer": INF}),
+               lambda: pipe.fuse_lora(lora_scale=NAN), lambda: pipe.fuse_lora(lora_scale=-INF),
+               lambda: pipe.load_lora_weights(tiny_lora("blocks.1.mlp.0", NAN), adapter_name="broken")]
+    for call_with_non_finite in refused:
+        with pytest.raises((ValueError, TypeError)):
+            call_with_non_finite()
+    pipe.unfuse_lora()
+    assert all(torch.isfinite(parameter).all() for parameter in pipe.transformer.parameters())
+    after = pipe("AB", num_inference_steps=1, generator=torch.Generator().manual_seed(0)).frames
+    np.testing.assert_array_equal(after, before)

@@ -3,9 +3,9 @@ before any work: `TypeError` for the wrong kind of value, `ValueError` for a wro
 `FileNotFoundError` for a missing file or folder. Every message names the argument (or file), what was
 given and what is allowed.
 
-Like the pipeline file, this file imports only torch, diffusers, transformers and safetensors:
-`save_pretrained` copies it next to the pipeline file, which imports it, so a model folder still loads
-where the `diffusers_textvid` package is not installed.
+Like the pipeline file, this file imports only torch, diffusers, transformers, huggingface_hub and
+safetensors: `save_pretrained` copies it next to the pipeline file, which imports it, so a model folder
+still loads where the `diffusers_textvid` package is not installed.
 """
 
 import ast
@@ -13,11 +13,15 @@ import json
 import math
 import numbers
 import os
+import socket
+import urllib.parse
+import urllib.request
 import warnings
 
 import diffusers
 import torch
 import transformers
+from huggingface_hub import constants as hub_constants
 from safetensors import safe_open
 
 PREDICTION_TYPES = ("epsilon", "v_prediction", "sample")
@@ -28,6 +32,8 @@ WEIGHT_SUFFIX = ".safetensors"  # the only weights format the loaders read
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 HUB_DOWNLOAD_KEYWORDS = ("revision", "cache_dir", "force_download", "local_files_only", "token")
 LIBRARIES = {"diffusers": diffusers, "transformers": transformers}
+TRUE_WORDS = ("1", "ON", "YES", "TRUE")  # what huggingface_hub reads as a true environment variable
+HUB_PROBE_SECONDS = 3.0
 
 
 def describe(value) -> str:
@@ -415,3 +421,27 @@ def check_weights_match_config(model_class, folder: str, variant: str | None = N
             f"The weights in {folder} do not match its config.json ({model_class.__name__}): {'; '.join(problems)}. "
             "Was config.json edited, or the weights copied from another model?"
         )
+
+
+# ----------------------------------------------------------------------------------------------
+# The Hub
+# ----------------------------------------------------------------------------------------------
+
+
+def hub_unreachable_reason(local_files_only: bool = False) -> str | None:
+    """Why nothing can be downloaded from the Hub now, or None where it may be: `local_files_only`, offline
+    mode (HF_HUB_OFFLINE, also when set after huggingface_hub was imported), or no connection to the Hub's
+    host. Asked before a download because huggingface_hub retries a failed connection for about 23 s."""
+    if local_files_only:
+        return "local_files_only=True"
+    if hub_constants.HF_HUB_OFFLINE or os.environ.get("HF_HUB_OFFLINE", "").upper() in TRUE_WORDS:
+        return "offline mode is on (HF_HUB_OFFLINE is set)"
+    if urllib.request.getproxies().get("https"):
+        return None  # a proxy may reach the Hub where a direct connection cannot
+    endpoint = urllib.parse.urlsplit(hub_constants.ENDPOINT)
+    port = endpoint.port or (443 if endpoint.scheme == "https" else 80)
+    try:
+        socket.create_connection((endpoint.hostname, port), timeout=HUB_PROBE_SECONDS).close()
+    except OSError as error:
+        return f"no connection to {endpoint.hostname}, {error.strerror or error}"
+    return None
