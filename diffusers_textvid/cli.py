@@ -22,6 +22,7 @@ import time
 
 import torch
 from diffusers.utils import export_to_gif, export_to_video
+from huggingface_hub.utils import LocalEntryNotFoundError
 
 import diffusers_textvid
 
@@ -34,6 +35,7 @@ from .evaluation import (
     model_variations,
 )
 from .pipelines import TextVideoPipeline
+from .pipelines.input_checks import hub_unreachable_reason
 from .schedulers import DEFAULT_SCHEDULER, SCHEDULERS, swap_scheduler
 
 VIDEO_EXTRA = 'pip install "diffusers-textvid[video]"'
@@ -86,6 +88,16 @@ def seed_value(text: str) -> int:
     return value
 
 
+def model_name(text: str) -> str:
+    """A --model value: anything but empty, which an unset shell variable ("--model $MODEL") gives."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(
+            "is empty (an unset shell variable?); give a model folder, a Hub repo id owner/name, `default` or "
+            "`varied`, or leave --model out"
+        )
+    return text
+
+
 def shipped_models() -> dict[str, str]:
     """The names `--model` accepts for the models shipped with the package -> their folders."""
     return {"default": diffusers_textvid.DEFAULT_MODEL_DIR, "varied": diffusers_textvid.VARIED_MODEL_DIR}
@@ -104,10 +116,19 @@ def load_pipeline(model: str | None, scheduler_name: str, num_inference_steps: i
             f"No model at {model!r} (no model_index.json there). "
             "Pass --model with a folder written by TextVideoPipeline.save_pretrained, or a Hub repo id (owner/name)."
         )
+    # Asked first: without a connection huggingface_hub may retry for many seconds; then only its cache is read.
+    unreachable = hub_unreachable_reason() if is_repo_id else None
+    options = {"local_files_only": True} if unreachable else {}
     try:
-        pipe = TextVideoPipeline.from_pretrained(model, dtype=DTYPES[dtype])
+        pipe = TextVideoPipeline.from_pretrained(model, dtype=DTYPES[dtype], **options)
         swap_scheduler(pipe, scheduler_name, num_inference_steps)
     except (ValueError, TypeError, OSError) as error:  # OSError: FileNotFoundError and unreadable files too
+        if isinstance(error.__cause__, LocalEntryNotFoundError):  # no download, and not in the Hub cache
+            unreachable = unreachable or "the connection failed"
+            raise UsageError(
+                f"--model {model!r}: no such local folder, and the Hub cannot be reached to download the repo: "
+                f"{unreachable}. The Hub cache holds no copy either."
+            ) from error
         raise UsageError(f"--model {model!r}: {error}") from error
     return pipe.to("cuda" if torch.cuda.is_available() else "cpu")
 
@@ -145,31 +166,44 @@ def check_video_writer(path: str):
             raise UsageError(f"Writing .mp4 needs imageio and imageio-ffmpeg: {VIDEO_EXTRA}") from error
 
 
+def partial_path(path: str) -> str:
+    """The temporary file in `path`'s folder that `path` is written into before it is renamed over it."""
+    base, suffix = os.path.splitext(os.path.basename(path))
+    return os.path.join(os.path.dirname(os.path.abspath(path)), f".{base}.{os.getpid()}.partial{suffix}")
+
+
 def check_output_file(path: str, option: str):
-    """Raise `UsageError` unless a file can be written at `path`: checked before any work, so that a
-    typo in the folder does not cost a whole run."""
+    """Raise `UsageError` unless a file can be written at `path`: checked before any work, by creating
+    (and removing) the temporary file it will be written into, so that a typo in the folder, or a folder
+    that refuses files (/proc, a read-only mount), does not cost a whole run."""
     folder = os.path.dirname(os.path.abspath(path))
     if os.path.isdir(path):
         raise UsageError(f"{option} {path!r} is a folder; give a file name in it.")
     if not os.path.isdir(folder):
         raise UsageError(f"{option} {path!r}: the folder {folder!r} does not exist; create it first.")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise UsageError(f"{option} {path!r}: the folder {folder!r} is not writable.")
     if os.path.exists(path) and not os.access(path, os.W_OK):
         raise UsageError(f"{option} {path!r} exists and is not writable.")
+    try:
+        with open(partial_path(path), "xb"):
+            pass
+    except OSError as error:
+        raise UsageError(f"{option} {path!r}: the folder {folder!r} is not writable ({error.strerror or error}).") from None
+    os.remove(partial_path(path))
 
 
 def write_video(frames: list, path: str):
     """Write PIL frames as a GIF or an MP4, as the suffix of `path` says: into a temporary file in the
-    same folder, renamed over `path` when complete, so an interrupted write leaves any earlier file whole."""
-    base, suffix = os.path.splitext(os.path.basename(path))
-    partial = os.path.join(os.path.dirname(os.path.abspath(path)), f".{base}.{os.getpid()}.partial{suffix}")
+    same folder, renamed over `path` when complete, so an interrupted write leaves any earlier file whole.
+    `UsageError` when the system refuses the write (a full disk)."""
+    partial = partial_path(path)
     try:
-        if suffix.lower() == ".gif":
+        if path.lower().endswith(".gif"):
             export_to_gif(frames, partial)
         else:
             export_to_video([frame.convert("RGB") for frame in frames], partial)
         os.replace(partial, path)
+    except OSError as error:
+        raise UsageError(f"Cannot write {path!r}: {error.strerror or error}.") from None
     finally:
         if os.path.exists(partial):
             os.remove(partial)
@@ -291,8 +325,11 @@ def evaluate(args):
         }
         if args.variations:
             settings["samples_per_prompt"] = samples_per_prompt
-        with open(args.json, "w") as file:
-            json.dump({"settings": settings, "sets": results}, file, indent=2)
+        try:
+            with open(args.json, "w") as file:
+                json.dump({"settings": settings, "sets": results}, file, indent=2)
+        except OSError as error:
+            raise UsageError(f"Cannot write --json {args.json!r}: {error.strerror or error}.") from None
         print(f"Wrote {args.json}")
 
 
@@ -302,7 +339,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     def add_sampling_options(command: argparse.ArgumentParser):
-        command.add_argument("--model", metavar="DIR_OR_REPO",
+        command.add_argument("--model", metavar="DIR_OR_REPO", type=model_name,
                              help="saved pipeline folder, Hub repo id owner/name, or a shipped model: `default` "
                                   "(one look) or `varied` (trained with looks; what a look flag picks when "
                                   "--model is left out)")

@@ -348,6 +348,31 @@ def cli_into_unwritable_folder(bench: Bench):
     run_cli("generate", "AB", "-o", str(folder / "out.gif"), "--model", str(bench.model_copy()))
 
 
+def cli_into_proc(bench: Bench):
+    """/proc passes a look at its permissions (for root at least) but takes no new file."""
+    if not os.path.isdir("/proc"):
+        pytest.skip("no /proc on this system")
+    run_cli("generate", "AB", "-o", "/proc/out.gif", "--model", str(bench.model_copy()))
+
+
+def cli_onto_a_full_disk(bench: Bench):
+    """The write fails after sampling: one error line, no traceback, no partial file."""
+    bench.denoising_allowed = True
+
+    def disk_full(frames, path):
+        with open(path, "wb") as file:
+            file.write(b"GIF89a")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    original = diffusers_textvid.cli.export_to_gif
+    diffusers_textvid.cli.export_to_gif = disk_full
+    try:
+        run_cli("generate", "AB", "-o", str(bench.tmp / "out.gif"), "--steps", "1", "--model", str(bench.model_copy()))
+    finally:
+        diffusers_textvid.cli.export_to_gif = original
+        assert sorted(os.listdir(bench.tmp)) == ["model"]
+
+
 def cli_eval_json_into_missing_folder(bench: Bench, monkeypatch_evaluation=True):
     def never(*args, **kwargs):
         raise AssertionError("the evaluation ran before the --json path was checked")
@@ -667,6 +692,13 @@ CLI = [
                  id="cli-output-folder-missing"),
     pytest.param(cli("generate", "AB", "-o", "{tmp}"), CliExit, "is a folder", id="cli-output-is-a-folder"),
     pytest.param(cli_into_unwritable_folder, CliExit, "is not writable", id="cli-output-unwritable"),
+    pytest.param(cli_into_proc, CliExit, "the folder '/proc' is not writable", id="cli-output-into-proc"),
+    pytest.param(cli_onto_a_full_disk, CliExit, "out.gif': No space left on device.", id="cli-output-disk-full"),
+    pytest.param(cli("generate", "AB", "-o", "{tmp}/out.gif", "--model", "", model=False), CliExit,
+                 "argument --model: is empty (an unset shell variable?)", id="cli-model-empty"),
+    pytest.param(cli("generate", "AB", "-o", "{tmp}/out.gif", "--model", "nobody/no-such-textvid-model", model=False),
+                 CliExit, "no such local folder, and the Hub cannot be reached to download the repo: offline mode is on",
+                 id="cli-model-repo-offline"),
     pytest.param(cli("generate", "AB", "-o", "{tmp}/out.txt"), CliExit, "must end in .gif or .mp4",
                  id="cli-output-format"),
     pytest.param(cli("generate", "AB", "-o", "{tmp}/out.gif", "--scheduler", "ddxm"), CliExit, "invalid choice: 'ddxm'",
@@ -800,6 +832,13 @@ def test_a_lora_name_missing_here_fails_at_once_without_a_connection(monkeypatch
         build_pipeline("tiny").load_lora_weights("runs/my-lora")
     assert time.perf_counter() - began < 5
     assert downloads == [{"local_files_only": True}]  # the cache was still asked
+
+
+def test_a_hub_model_without_a_connection_says_the_hub_cannot_be_reached(monkeypatch, tmp_path):
+    without_a_connection(monkeypatch)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty_cache"))
+    with pytest.raises(CliExit, match="the Hub cannot be reached to download the repo: no connection to"):
+        run_cli("generate", "AB", "-o", str(tmp_path / "out.gif"), "--model", "nobody/no-such-textvid-model")
 
 
 def test_refused_non_finite_lora_weights_leave_every_parameter_finite_and_the_video_as_it_was(tmp_path):
