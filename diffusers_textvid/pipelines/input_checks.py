@@ -33,7 +33,7 @@ PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 HUB_DOWNLOAD_KEYWORDS = ("revision", "cache_dir", "force_download", "local_files_only", "token")
 LIBRARIES = {"diffusers": diffusers, "transformers": transformers}
 TRUE_WORDS = ("1", "ON", "YES", "TRUE")  # what huggingface_hub reads as a true environment variable
-HUB_PROBE_SECONDS = 3.0
+HUB_PROBE_SECONDS = 3.0  # a connection to the Hub's host slower than this counts as none
 
 
 def describe(value) -> str:
