@@ -2,9 +2,9 @@
 
     python benchmarks/bench_training.py --seconds 30
 
-For each configuration it runs full training steps (the package's `diffusion_loss` through the
-text encoder and the DiT, backward, AdamW) on rendered batches and reports samples/s, and model
-FLOP utilisation: the step's FLOPs (counted by `torch.utils.flop_counter`) per second, over the
+For each configuration it runs full training steps (the training scripts' `training_step`: the
+loss through the text encoder and the DiT, backward, gradient clipping, AdamW) on rendered batches
+and reports samples/s, and model FLOP utilisation: the step's FLOPs (counted by `torch.utils.flop_counter`) per second, over the
 matrix-product ceiling of the recipe's dtype measured in the same run. Whether bf16 autocast pays
 depends on the CPU: with AMX or AVX-512-BF16 it is several times faster than fp32, without them
 (e.g. AMD Zen 3) hundreds of times slower.
@@ -14,11 +14,15 @@ import argparse
 import time
 
 import torch
+from accelerate import Accelerator
+from accelerate.state import AcceleratorState
+from diffusers.optimization import get_scheduler
 from torch.utils.flop_counter import FlopCounterMode
 
 from diffusers_textvid import build_pipeline
 from diffusers_textvid.data.dataset import ScrollingTextDataset
-from diffusers_textvid.diffusion_loss import OwnEstimateInputs, diffusion_loss
+from diffusers_textvid.diffusion_loss import OwnEstimateInputs
+from diffusers_textvid.training.training_model import TrainingModel, training_step
 
 MIN_SNR_PLUS_ONE = (5.0, "min_snr_plus_one")  # --snr_gamma 5 --loss_weighting min_snr_plus_one
 PREVIOUS_TOKENS = {"patch_size": (4, 8, 8), "text_length_positions": 0}  # the previous shipped model's transformer
@@ -47,15 +51,20 @@ def matmul_ceiling(dtype: torch.dtype, size: int = 1024, seconds: float = 3.0) -
 
 
 class TrainingStep:
-    """One optimisation step of a recipe on a fixed batch."""
+    """One optimisation step of a recipe on a fixed batch: the training scripts' own `training_step`."""
 
     def __init__(self, preset: str, overrides: dict | None, dtype: torch.dtype | None, weighting: tuple, own_estimates,
                  batch_size: int):
         torch.manual_seed(0)
-        self.pipe = build_pipeline(preset, transformer_overrides=overrides)
-        self.dtype, self.weighting, self.own_estimates = dtype, weighting, own_estimates
-        params = list(self.pipe.transformer.parameters()) + list(self.pipe.text_encoder.parameters())
-        self.optimizer = torch.optim.AdamW(params, lr=1e-4)
+        precision = {None: "no", torch.bfloat16: "bf16"}[dtype]
+        AcceleratorState._reset_state(reset_partial_state=True)  # one Accelerator per recipe, in one process
+        self.accelerator = Accelerator(cpu=True, mixed_precision=precision)
+        snr_gamma, loss_weighting = weighting
+        model = TrainingModel(build_pipeline(preset, transformer_overrides=overrides), snr_gamma, loss_weighting,
+                              own_estimates).train()
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+        lr_scheduler = get_scheduler("constant", optimizer=optimizer)
+        self.model, self.optimizer, self.lr_scheduler = self.accelerator.prepare(model, optimizer, lr_scheduler)
         stream = iter(ScrollingTextDataset(seed=0))
         pairs = [next(stream) for _ in range(batch_size)]
         self.prompts = [p for p, _ in pairs]
@@ -63,14 +72,8 @@ class TrainingStep:
         self.generator = torch.Generator().manual_seed(0)
 
     def __call__(self):
-        pipe = self.pipe
-        snr_gamma, weighting = self.weighting
-        with torch.autocast("cpu", dtype=self.dtype or torch.float32, enabled=self.dtype is not None):
-            loss = diffusion_loss(pipe.transformer, pipe.text_encoder, pipe.tokenizer, pipe.scheduler, self.prompts,
-                                  self.clean, self.generator, snr_gamma, weighting, self.own_estimates)
-        loss.backward()
-        self.optimizer.step()
-        self.optimizer.zero_grad(set_to_none=True)
+        training_step(self.accelerator, self.model, self.optimizer, self.lr_scheduler, self.model.parameters(),
+                      1.0, self.prompts, self.clean, self.generator)
 
     def flops(self) -> int:
         with FlopCounterMode(display=False) as counter:

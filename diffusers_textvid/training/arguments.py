@@ -311,8 +311,8 @@ def check_output_dir(args: argparse.Namespace):
 
 
 ADAPTER_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
-
-
+# Every linear map of the blocks (self-attention, cross-attention to the text, MLPs), the patch embedding
+# and the output projection: research/lora-recipe/ compares this with fewer targets.
 DEFAULT_TARGET_MODULES = ["patch_embedding", "self_attention.to_q", "self_attention.to_kv", "self_attention.to_out",
                           "cross_attention.to_q", "cross_attention.to_kv", "cross_attention.to_out",
                           "mlp.0", "mlp.2", "output_layer.projection"]
