@@ -3,14 +3,13 @@ allowed; and no run destroys earlier work (issue 11).
 
 One table, `CASES`: each row is what a user does wrong and what must happen, an exception type and a
 phrase of its message. A `textvid` row expects exit status 2 with one error line and no traceback
-(`CliExit`); a training-script row expects `parse_args` to stop with exit status 2 and one error line
+(`CliExit`); a training row expects `parse_training_args` to stop with exit status 2 and one error line
 (`ArgsExit`). Pipeline rows also check that the transformer never ran, unless the row is about a
 step-end callback, which can only misbehave after a step.
 """
 
 import contextlib
 import errno
-import importlib.util
 import io
 import json
 import os
@@ -31,8 +30,10 @@ import diffusers_textvid.cli
 from diffusers_textvid import TextVideoPipeline, build_pipeline, render_text_video
 from diffusers_textvid.data.prompts import MAX_PROMPT_LENGTH
 from diffusers_textvid.pipelines import input_checks, lora_loading
+from diffusers_textvid.training.arguments import parse_training_args
+from diffusers_textvid.training.checkpoints import load_checkpoint
+from diffusers_textvid.training.training_model import build_training_model
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 TINY_TRAINING = ["--model_preset", "tiny", "--report_to", "none"]
 
 
@@ -41,19 +42,7 @@ class CliExit(Exception):
 
 
 class ArgsExit(Exception):
-    """The training script's `parse_args` exited with status 2 after printing this error line."""
-
-
-def load_training_script():
-    spec = importlib.util.spec_from_file_location("train_textvid_for_bad_inputs", REPO_ROOT / "training" / "train_textvid.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.fixture(scope="module")
-def train_textvid():
-    return load_training_script()
+    """`parse_training_args` exited with status 2 after printing this error line."""
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +58,6 @@ class Bench:
 
     tmp: Path
     saved_model: Path
-    training_script: object
     denoising_allowed: bool = False
     transformer_overrides: dict = field(default_factory=dict)  # set before `pipe` is first read
     transformer_calls: list = field(default_factory=list)
@@ -195,16 +183,16 @@ def run_parse_args(bench: Bench, *argv: str):
     stderr = io.StringIO()
     with contextlib.redirect_stderr(stderr):
         try:
-            bench.training_script.parse_args(list(argv))
+            parse_training_args(list(argv))
         except SystemExit as exit:
             lines = stderr.getvalue().strip().splitlines()
             assert exit.code == 2 and lines, f"exit {exit.code}, stderr: {stderr.getvalue()!r}"
             raise ArgsExit(lines[-1]) from None
-    raise AssertionError(f"parse_args accepted {argv}")
+    raise AssertionError(f"parse_training_args accepted {argv}")
 
 
 def training(*argv: str):
-    """A training-script row: `parse_args` of `argv` with the tiny preset, output into the row's folder."""
+    """A training row: `parse_training_args` of `argv` with the tiny preset, output into the row's folder."""
     def run(bench: Bench):
         arguments = [argument.replace("{tmp}", str(bench.tmp)) for argument in argv]
         if "--output_dir" not in arguments:
@@ -470,19 +458,18 @@ def resume_from_another_presets_checkpoint(bench: Bench):
     """`load_state` of a checkpoint whose weights have other shapes names the checkpoint."""
     from accelerate import Accelerator
 
-    script = bench.training_script
     checkpoint = bench.tmp / "checkpoint-1"
-    tiny = script.build_training_model(script.parse_args([*TINY_TRAINING, "--output_dir", str(bench.tmp / "a")]))
+    tiny = build_training_model(parse_training_args([*TINY_TRAINING, "--output_dir", str(bench.tmp / "a")]))
     saver = Accelerator(cpu=True)
     saver.prepare(tiny)
     saver.save_state(str(checkpoint))
     (checkpoint / "training_state.json").write_text('{"global_step": 1}')
     overrides = bench.tmp / "wider.json"
     overrides.write_text('{"hidden_size": 48}')
-    args = script.parse_args([*TINY_TRAINING, "--output_dir", str(bench.tmp / "b"), "--model_config", str(overrides)])
+    args = parse_training_args([*TINY_TRAINING, "--output_dir", str(bench.tmp / "b"), "--model_config", str(overrides)])
     loader = Accelerator(cpu=True)
-    loader.prepare(script.build_training_model(args))
-    script.load_checkpoint(loader, str(checkpoint), args)
+    loader.prepare(build_training_model(args))
+    load_checkpoint(loader, str(checkpoint), args)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -769,10 +756,9 @@ CASES = PIPELINE + LOADING + LORA + RENDERER + CLI + TRAINING
 
 
 @pytest.mark.parametrize(("action", "error", "phrase"), CASES)
-def test_bad_input_gets_a_clear_error_before_any_work(action, error, phrase, tmp_path, saved_tiny_model, train_textvid,
-                                                       monkeypatch):
+def test_bad_input_gets_a_clear_error_before_any_work(action, error, phrase, tmp_path, saved_tiny_model, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # no row may reach the network
-    bench = Bench(tmp=tmp_path, saved_model=saved_tiny_model, training_script=train_textvid)
+    bench = Bench(tmp=tmp_path, saved_model=saved_tiny_model)
     with pytest.raises(error) as raised:
         action(bench)
     assert phrase in str(raised.value)
@@ -788,11 +774,11 @@ def test_the_table_covers_at_least_60_bad_inputs_in_every_area():
     assert len(set(ids)) == len(ids)
 
 
-def test_training_with_overwrite_output_dir_or_resume_accepts_a_finished_runs_folder(tmp_path, train_textvid):
-    bench = Bench(tmp=tmp_path, saved_model=tmp_path, training_script=train_textvid)
+def test_training_with_overwrite_output_dir_or_resume_accepts_a_finished_runs_folder(tmp_path):
+    bench = Bench(tmp=tmp_path, saved_model=tmp_path)
     run = finished_run(bench)
     for extra in (["--overwrite_output_dir"], ["--resume_from_checkpoint", "latest"]):
-        args = train_textvid.parse_args([*TINY_TRAINING, "--output_dir", str(run), *extra])
+        args = parse_training_args([*TINY_TRAINING, "--output_dir", str(run), *extra])
         assert args.output_dir == str(run)
 
 
