@@ -48,7 +48,7 @@ class ArgsExit(Exception):
 @pytest.fixture(scope="module")
 def saved_tiny_model(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("tiny_model")
-    build_pipeline("tiny").save_pretrained(folder)
+    build_pipeline("tiny").save_pretrained(folder, self_contained=True)  # with its code: rows break the code files
     return folder
 
 
@@ -600,7 +600,8 @@ LOADING = [
     pytest.param(load_index_naming("scheduler", ["diffusers", "DDXMScheduler"]), ValueError,
                  "names the class 'DDXMScheduler', which diffusers", id="load-unknown-class"),
     pytest.param(load_index_naming("transformer", ["modeling_other", "TextVideoDiTModel"]), ValueError,
-                 "names the module 'modeling_other', but modeling_other.py is not in the folder", id="load-unknown-module"),
+                 "names the module 'modeling_other', which is neither installed nor a modeling_other.py file in the folder",
+                 id="load-unknown-module"),
     pytest.param(load_index_naming("transformer", ["modeling_textvid", "NoSuchModel"]), ValueError,
                  "'transformer' names the class 'NoSuchModel', which modeling_textvid.py does not define (it defines "
                  "Attention, OutputLayer,", id="load-unknown-class-in-folder-module"),

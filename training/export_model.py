@@ -10,7 +10,8 @@
    look, coverage of the looks it picks, PSNR), with DDIM 25 on every set and DPM-Solver++ 4 on
    the validation prompts.
 2. Writes the scores to `eval.json`, renders the model card, and saves the pipeline with fp16
-   weights (half the size; `TextVideoPipeline.from_pretrained` loads them as fp32) into `--target`.
+   weights (half the size; `TextVideoPipeline.from_pretrained` loads them as fp32) into `--target`,
+   with the package's code copied in (`self_contained`) unless the target lies inside the package.
 """
 
 import argparse
@@ -21,6 +22,7 @@ import sys
 
 import torch
 
+import diffusers_textvid
 from diffusers_textvid import TextVideoPipeline
 from diffusers_textvid.evaluation import evaluate_pipeline, evaluate_variations, evaluation_prompt_sets, model_variations
 from diffusers_textvid.model_card import METRICS_FILE, SUMMARY_FILE, write_model_card, write_sample_gif
@@ -49,6 +51,13 @@ def score(pipe, scheduler: str, steps: int, prompt_sets: dict[str, list[str]], s
         print(f"{scheduler:6s} {steps:3d} steps {name:18s} {control}char {100 * result['char_accuracy']:5.1f}% "
               f"prompt {100 * result['prompt_accuracy']:5.1f}% psnr {result['psnr_db']:5.1f} dB", flush=True)
     return rows
+
+
+def ships_in_the_package(folder: str) -> bool:
+    """Whether `folder` lies inside the `diffusers_textvid` package (a shipped model), whose code it would
+    only copy: such a folder gets no code, any other one does (it may be loaded without the package)."""
+    package = os.path.realpath(os.path.dirname(diffusers_textvid.__file__))
+    return os.path.commonpath([package, os.path.realpath(folder)]) == package
 
 
 def check_export_args(args):
@@ -92,7 +101,7 @@ def main(argv=None):
 
     if os.path.isdir(args.target):
         shutil.rmtree(args.target)
-    pipe.to(torch.float16).save_pretrained(args.target)
+    pipe.to(torch.float16).save_pretrained(args.target, self_contained=not ships_in_the_package(args.target))
     shutil.copyfile(os.path.join(args.model_dir, SUMMARY_FILE), os.path.join(args.target, SUMMARY_FILE))
     command = "python training/export_model.py " + " ".join(sys.argv[1:])
     with open(os.path.join(args.target, METRICS_FILE), "w") as file:

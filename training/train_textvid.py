@@ -176,7 +176,8 @@ def train(args, accelerator: Accelerator):
     logger.info(f"parameter checksum {parameter_checksum(model.parameters())}", main_process_only=False)
     gather_weights(accelerator, model, ema, into=plain_copy)
     if accelerator.is_main_process:
-        plain_copy.pipeline().save_pretrained(args.output_dir)
+        # With its code: this folder is what gets published, and loads without the package too.
+        plain_copy.pipeline().save_pretrained(args.output_dir, self_contained=True)
         write_sample_gif(plain_copy.pipeline(), args.output_dir, num_inference_steps=args.validation_inference_steps)
         write_training_summary(args, global_step, accelerator.num_processes, plain_copy.scheduler.config.prediction_type)
         if args.push_to_hub:

@@ -4,8 +4,8 @@ Reading order: patchify helpers, the timestep/text conditioning, one transformer
 layer, the noise schedule (for the clean-video parametrization), the model. Shapes use B batch,
 C channels, F frames, H/W height/width, N video tokens, L text tokens, D model width.
 
-This file imports only torch and diffusers: `save_pretrained` of the pipeline copies it next to
-the weights so the model folder loads without the `diffusers_textvid` package installed.
+This file imports only torch and diffusers: `save_pretrained(..., self_contained=True)` of the
+pipeline copies it next to the weights so the model folder loads without the package installed.
 """
 
 import itertools

@@ -4,11 +4,13 @@ before any work: `TypeError` for the wrong kind of value, `ValueError` for a wro
 given and what is allowed.
 
 Like the pipeline file, this file imports only torch, diffusers, transformers, huggingface_hub and
-safetensors: `save_pretrained` copies it next to the pipeline file, which imports it, so a model folder
-still loads where the `diffusers_textvid` package is not installed.
+safetensors: `save_pretrained(..., self_contained=True)` copies it next to the pipeline file, which
+imports it, so a model folder still loads where the `diffusers_textvid` package is not installed.
 """
 
 import ast
+import importlib
+import importlib.util
 import json
 import math
 import numbers
@@ -315,14 +317,30 @@ def check_model_index(folder: str, index: dict, given: set[str]):
                     f"{path}: {name!r} names the class {class_name!r}, which {library} {LIBRARIES[library].__version__} "
                     "does not have."
                 )
-        else:
+        elif any(os.path.isfile(os.path.join(folder, where, library + ".py")) for where in ("", name)):
             check_folder_module_class(folder, path, name, library, class_name)
+        else:
+            check_installed_module_class(path, name, library, class_name)
         subfolder = os.path.join(folder, name)
         if not os.path.isdir(subfolder):
             raise FileNotFoundError(
                 f"{path} names a {name!r} component, but the folder {subfolder} is missing; "
                 f"save the pipeline again, or pass `{name}=...` to from_pretrained."
             )
+
+
+def check_installed_module_class(index_path: str, name: str, module: str, class_name: str):
+    """`ValueError` unless the installed package `module` (e.g. `diffusers_textvid`) has `class_name`."""
+    try:
+        found = importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        found = False
+    if not found:
+        raise ValueError(f"{index_path}: {name!r} names the module {module!r}, which is neither installed nor a "
+                         f"{module}.py file in the folder (pip install diffusers-textvid, or save the folder with "
+                         "save_pretrained(..., self_contained=True)).")
+    if not hasattr(importlib.import_module(module), class_name):
+        raise ValueError(f"{index_path}: {name!r} names the class {class_name!r}, which the installed {module} does not have.")
 
 
 def check_folder_module_class(folder: str, index_path: str, name: str, module: str, class_name: str):

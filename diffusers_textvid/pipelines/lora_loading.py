@@ -2,7 +2,8 @@
 call (needs `peft`).
 
 Like the pipeline file, this file imports only torch, diffusers, huggingface_hub, safetensors and its
-neighbour `input_checks.py`: `save_pretrained` copies it next to the pipeline file, which imports it.
+neighbour `input_checks.py`: `save_pretrained(..., self_contained=True)` copies it next to the pipeline
+file, which imports it.
 """
 
 import importlib.util

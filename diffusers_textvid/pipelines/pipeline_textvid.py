@@ -1,9 +1,9 @@
 """TextVideoPipeline: text in, a short grayscale video of that text scrolling past out.
 
 This file imports only torch, numpy, diffusers, transformers, huggingface_hub and its neighbours
-`input_checks.py` and `lora_loading.py`: `save_pretrained` copies all three into the model folder, so
-`DiffusionPipeline.from_pretrained(folder, trust_remote_code=True)` works where the `diffusers_textvid`
-package is not installed.
+`input_checks.py` and `lora_loading.py`: `save_pretrained(..., self_contained=True)` (and `push_to_hub`)
+copies all three into the model folder, so `DiffusionPipeline.from_pretrained(folder,
+trust_remote_code=True)` works where the `diffusers_textvid` package is not installed.
 """
 
 import importlib
@@ -17,7 +17,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 from diffusers import DiffusionPipeline, ModelMixin, SchedulerMixin
-from diffusers.utils import BaseOutput
+from diffusers.utils import BaseOutput, replace_example_docstring
 from diffusers.utils.torch_utils import is_compiled_module, randn_tensor
 from diffusers.video_processor import VideoProcessor
 from huggingface_hub import ModelCard, ModelCardData, create_repo, snapshot_download, upload_folder
@@ -48,10 +48,11 @@ from .lora_loading import TextVideoLoraLoaderMixin
 EXAMPLE_DOC_STRING = """
     Examples:
         ```py
-        >>> from diffusers import DiffusionPipeline, DDIMScheduler
+        >>> from diffusers import DDIMScheduler
         >>> from diffusers.utils import export_to_gif
+        >>> from diffusers_textvid import DEFAULT_MODEL_DIR, TextVideoPipeline
 
-        >>> pipe = DiffusionPipeline.from_pretrained("path/to/textvid-model", trust_remote_code=True)
+        >>> pipe = TextVideoPipeline.from_pretrained(DEFAULT_MODEL_DIR)
         >>> pipe.scheduler = DDIMScheduler.from_config(pipe.scheduler.config)
         >>> frames = pipe("HELLO", num_inference_steps=25, output_type="pil").frames[0]
         >>> export_to_gif(frames, "hello.gif")
@@ -59,6 +60,7 @@ EXAMPLE_DOC_STRING = """
 """
 
 WEIGHTED_COMPONENTS = ("text_encoder", "transformer")
+PACKAGE = "diffusers_textvid"
 HUB_UPLOAD_KEYWORDS = ("repo_id", "token", "private", "create_pr", "commit_message")
 
 
@@ -79,7 +81,7 @@ def repeat_for_videos(embeddings, mask, num_videos_per_prompt: int, device, dtyp
 def installed_transformer_class() -> type | None:
     """`TextVideoDiTModel` of the installed `diffusers_textvid` package, or None where it is not installed."""
     try:
-        package = importlib.import_module("diffusers_textvid")  # not a plain import: see the module docstring
+        package = importlib.import_module(PACKAGE)  # not a plain import: see the module docstring
     except ImportError:
         return None
     return package.TextVideoDiTModel
@@ -400,6 +402,7 @@ class TextVideoPipeline(DiffusionPipeline, TextVideoLoraLoaderMixin):
         return self._interrupt
 
     @torch.no_grad()
+    @replace_example_docstring(EXAMPLE_DOC_STRING)
     def __call__(
         self,
         prompt: str | list[str] | None = None,
@@ -454,6 +457,8 @@ class TextVideoPipeline(DiffusionPipeline, TextVideoLoraLoaderMixin):
                 after each step; may return replacements for the tensors it was given, change
                 `pipe._guidance_scale` or set `pipe._interrupt = True`.
             callback_on_step_end_tensor_inputs (`list[str]`, defaults to `["latents"]`): which tensors it gets.
+
+        Examples:
 
         Returns:
             `TextVideoPipelineOutput` with `frames`, or `(frames,)` when `return_dict` is False.
@@ -608,18 +613,24 @@ class TextVideoPipeline(DiffusionPipeline, TextVideoLoraLoaderMixin):
         variant: str | None = None,
         max_shard_size: int | str | None = None,
         push_to_hub: bool = False,
+        self_contained: bool = False,
         **kwargs,
     ):
         """`DiffusionPipeline.save_pretrained` (weights always safetensors, whatever `safe_serialization`
-        says), then the folder is made self-contained:
+        says). `model_index.json` names the package's classes (`["diffusers_textvid", "TextVideoDiTModel"]`),
+        which Diffusers imports wherever `diffusers_textvid` is installed. `text_encoder/config.json` records
+        float32 as the dtype to load in: transformers loads a model in the dtype its config records,
+        Diffusers' models in float32, so the stock loader then follows one rule (float32 unless a dtype is
+        asked for) whatever dtype the weights are stored in.
 
-        - this file and the transformer's module file are copied in, and `model_index.json` names them as
-          `[file, class]`, so `DiffusionPipeline.from_pretrained(folder, trust_remote_code=True)` needs no package;
+        With `self_contained=True`, and always with `push_to_hub=True`, the folder also gets the code, for
+        those who load it without the package:
+
+        - the pipeline's module files (this one, `input_checks.py`, `lora_loading.py`) and the transformer's
+          are copied in, and `model_index.json` names them as `[file, class]`, so
+          `DiffusionPipeline.from_pretrained(folder, trust_remote_code=True)` needs no package;
         - `transformer/config.json` gets an `auto_map`, for
-          `diffusers.AutoModel.from_pretrained(folder + "/transformer", trust_remote_code=True)`;
-        - `text_encoder/config.json` records float32 as the dtype to load in: transformers loads a model in
-          the dtype its config records, Diffusers' models in float32, so the stock loader then follows one
-          rule (float32 unless a dtype is asked for) whatever dtype the weights are stored in.
+          `diffusers.AutoModel.from_pretrained(folder + "/transformer", trust_remote_code=True)`.
 
         With `push_to_hub=True` (and `repo_id`, `token`, `private`, `create_pr`, `commit_message`), the
         complete folder is then uploaded, with a new model card where it has no README.md.
@@ -628,12 +639,17 @@ class TextVideoPipeline(DiffusionPipeline, TextVideoLoraLoaderMixin):
         super().save_pretrained(
             save_directory, safe_serialization=True, variant=variant, max_shard_size=max_shard_size, **kwargs
         )
-        self.make_folder_self_contained(str(save_directory))
+        record_float32_text_encoder(str(save_directory))
+        transformer = self.transformer._orig_mod if is_compiled_module(self.transformer) else self.transformer
+        if transformer is not None:  # the package's top level exports the class: the name users import
+            update_json(os.path.join(save_directory, "model_index.json"), transformer=[PACKAGE, type(transformer).__name__])
+        if self_contained or push_to_hub:
+            self.copy_code_into(str(save_directory))
         if push_to_hub:
             self.upload_saved_folder(str(save_directory), **hub_options)
 
-    def make_folder_self_contained(self, folder: str):
-        """Copy the code of this pipeline and its transformer into `folder` and name it in the configs."""
+    def copy_code_into(self, folder: str):
+        """Copy the code of this pipeline and its transformer into the saved `folder` and name it in the configs."""
         pipeline_file = inspect.getfile(type(self))
         shutil.copyfile(pipeline_file, os.path.join(folder, os.path.basename(pipeline_file)))
         for module in (check_number, TextVideoLoraLoaderMixin):  # input_checks.py, lora_loading.py: imported above
@@ -647,11 +663,6 @@ class TextVideoPipeline(DiffusionPipeline, TextVideoLoraLoaderMixin):
             class_reference = [module_stem(transformer_file), type(transformer).__name__]
             index["transformer"] = class_reference
             update_json(os.path.join(folder, "transformer", "config.json"), auto_map={"AutoModel": ".".join(class_reference)})
-        text_encoder_config = os.path.join(folder, "text_encoder", "config.json")
-        if os.path.isfile(text_encoder_config):
-            with open(text_encoder_config) as file:
-                dtype_keys = {"dtype", "torch_dtype"} & set(json.load(file))  # transformers 5 and 4 names
-            update_json(text_encoder_config, **dict.fromkeys(dtype_keys, "float32"))
         update_json(os.path.join(folder, "model_index.json"), **index)
 
     def upload_saved_folder(self, folder: str, repo_id: str | None = None, token: str | None = None,
@@ -665,6 +676,15 @@ class TextVideoPipeline(DiffusionPipeline, TextVideoLoraLoaderMixin):
             ModelCard.from_template(card_data, model_description=f"A `{type(self).__name__}` of diffusers-textvid.").save(readme)
         upload_folder(repo_id=repo_id, folder_path=folder, token=token, create_pr=create_pr,
                       commit_message=commit_message or "Upload TextVideoPipeline")
+
+
+def record_float32_text_encoder(folder: str):
+    """Make the saved text encoder's config name float32 as its dtype (see `save_pretrained`)."""
+    text_encoder_config = os.path.join(folder, "text_encoder", "config.json")
+    if os.path.isfile(text_encoder_config):
+        with open(text_encoder_config) as file:
+            dtype_keys = {"dtype", "torch_dtype"} & set(json.load(file))  # transformers 5 and 4 names
+        update_json(text_encoder_config, **dict.fromkeys(dtype_keys, "float32"))
 
 
 def module_stem(path: str) -> str:

@@ -1,5 +1,6 @@
-"""A saved model folder, used as someone who never installed `diffusers_textvid` would: through the
-stock `DiffusionPipeline.from_pretrained(..., trust_remote_code=True)` and `diffusers.AutoModel`.
+"""A model folder saved with its code (`save_pretrained(..., self_contained=True)`, or pushed to the Hub),
+used as someone who never installed `diffusers_textvid` would: through the stock
+`DiffusionPipeline.from_pretrained(..., trust_remote_code=True)` and `diffusers.AutoModel`.
 
 Every folder is loaded in one fresh interpreter where the package cannot be imported (see `CHILD_SCRIPT`).
 """
@@ -83,14 +84,15 @@ def pipe() -> TextVideoPipeline:
 
 @pytest.fixture(scope="module")
 def folders(pipe, tmp_path_factory) -> dict[str, Path]:
-    """The tiny pipeline saved plainly, in float16, and after `torch.compile`; each folder is written once."""
+    """The tiny pipeline saved with its code, plainly, in float16, and after `torch.compile`; each folder is
+    written once."""
     root = tmp_path_factory.mktemp("folders")
-    pipe.save_pretrained(root / "saved")
+    pipe.save_pretrained(root / "saved", self_contained=True)
     half = build_tiny_pipeline().to(torch.float16)
-    half.save_pretrained(root / "half")
+    half.save_pretrained(root / "half", self_contained=True)
     compiled = build_tiny_pipeline()
     compiled.transformer = torch.compile(compiled.transformer)
-    compiled.save_pretrained(root / "compiled")
+    compiled.save_pretrained(root / "compiled", self_contained=True)
     return {"saved": root / "saved", "half": root / "half", "compiled": root / "compiled"}
 
 

@@ -51,13 +51,23 @@ def test_save_writes_safetensors_weights_and_no_pickles(saved):
     assert os.path.join("text_encoder", "model.safetensors") in files
 
 
-def test_save_names_the_module_files_it_copies_into_the_folder(saved):
+def test_save_names_the_package_and_writes_no_code(saved):
     folder = saved[2]
     index = json.loads((folder / "model_index.json").read_text())
+    assert index["_class_name"] == "TextVideoPipeline"
+    assert index["transformer"] == ["diffusers_textvid", "TextVideoDiTModel"]
+    assert not list(folder.rglob("*.py"))
+    assert "auto_map" not in json.loads((folder / "transformer" / "config.json").read_text())
+
+
+def test_a_self_contained_save_copies_every_module_and_names_the_files(tmp_path):
+    build_tiny_pipeline().save_pretrained(tmp_path, self_contained=True)
+    index = json.loads((tmp_path / "model_index.json").read_text())
     assert index["_class_name"] == ["pipeline_textvid", "TextVideoPipeline"]
     assert index["transformer"] == ["modeling_textvid", "TextVideoDiTModel"]
-    assert (folder / "pipeline_textvid.py").is_file()
-    assert (folder / "transformer" / "modeling_textvid.py").is_file()
+    assert sorted(str(path.relative_to(tmp_path)) for path in tmp_path.rglob("*.py")) == [
+        "input_checks.py", "lora_loading.py", "pipeline_textvid.py", "transformer/modeling_textvid.py"]
+    assert_same_weights(load(tmp_path).transformer, TextVideoPipeline.from_pretrained(tmp_path).transformer)
 
 
 def test_loaded_pipeline_gives_the_same_frames_for_the_same_seed(saved):
@@ -211,9 +221,7 @@ def test_without_a_dtype_every_model_loads_as_float32_from_half_precision_weight
 def test_a_variant_saved_with_save_pretrained_loads_back_with_the_same_variant(tmp_path):
     pipe = build_tiny_pipeline().to(torch.float16)
     pipe.save_pretrained(tmp_path, variant="fp16")
-    assert sorted(os.listdir(tmp_path / "transformer")) == [
-        "config.json", "diffusion_pytorch_model.fp16.safetensors", "modeling_textvid.py"
-    ]
+    assert sorted(os.listdir(tmp_path / "transformer")) == ["config.json", "diffusion_pytorch_model.fp16.safetensors"]
     assert "model.fp16.safetensors" in os.listdir(tmp_path / "text_encoder")
 
     loaded = TextVideoPipeline.from_pretrained(tmp_path, variant="fp16", dtype=torch.float16)
@@ -247,29 +255,29 @@ def test_a_hub_repo_id_loads_from_the_cache_at_the_revision_asked_for(saved, tmp
 def test_save_after_torch_compile_names_the_model_class_not_the_compiled_wrapper(saved, tmp_path):
     pipe = build_tiny_pipeline()
     pipe.transformer = torch.compile(pipe.transformer)
-    pipe.save_pretrained(tmp_path)
-    index = json.loads((tmp_path / "model_index.json").read_text())
-    assert index["transformer"] == ["modeling_textvid", "TextVideoDiTModel"]
-    assert [name for name in os.listdir(tmp_path / "transformer") if name.endswith(".py")] == ["modeling_textvid.py"]
-    assert_same_weights(load(tmp_path).transformer, saved[0].transformer)
+    pipe.save_pretrained(tmp_path / "plain")
+    pipe.save_pretrained(tmp_path / "with_code", self_contained=True)
+    assert json.loads((tmp_path / "plain" / "model_index.json").read_text())["transformer"] == [
+        "diffusers_textvid", "TextVideoDiTModel"]
+    assert json.loads((tmp_path / "with_code" / "model_index.json").read_text())["transformer"] == [
+        "modeling_textvid", "TextVideoDiTModel"]
+    assert [path.name for path in (tmp_path / "with_code" / "transformer").glob("*.py")] == ["modeling_textvid.py"]
+    for folder in ("plain", "with_code"):
+        assert_same_weights(load(tmp_path / folder).transformer, saved[0].transformer)
 
 
-def test_auto_model_loads_the_transformer_from_its_own_folder(saved):
+def test_auto_model_loads_the_transformer_of_a_self_contained_folder_through_its_auto_map(saved, tmp_path):
     from diffusers import AutoModel
 
-    model = AutoModel.from_pretrained(str(saved[2] / "transformer"), trust_remote_code=True)
+    saved[0].save_pretrained(tmp_path, self_contained=True)
+    model = AutoModel.from_pretrained(str(tmp_path / "transformer"), trust_remote_code=True)
     assert type(model).__name__ == "TextVideoDiTModel"
     assert_same_weights(model, saved[0].transformer)
 
 
-@pytest.mark.xfail(strict=True, raises=(ImportError, ModuleNotFoundError, ValueError), reason=(
-    "Diffusers 0.42.1 limitation: with `subfolder`, AutoModel reads the component's entry in "
-    "model_index.json and imports its library ('modeling_textvid') as a top-level module instead "
-    "of the file in the subfolder; the only remote-code switch it reads there is one auto_map for "
-    "every component, which would break `subfolder='text_encoder'`. Load the transformer folder "
-    "itself (the test above). Strict, so a Diffusers release that fixes it makes this test fail."))
-def test_auto_model_loads_the_transformer_by_subfolder(saved):
+def test_auto_model_loads_the_transformer_by_subfolder_once_the_package_is_imported(saved):
     from diffusers import AutoModel
 
-    model = AutoModel.from_pretrained(str(saved[2]), subfolder="transformer", trust_remote_code=True)
-    assert type(model).__name__ == "TextVideoDiTModel"
+    model = AutoModel.from_pretrained(str(saved[2]), subfolder="transformer")
+    assert type(model) is TextVideoDiTModel
+    assert_same_weights(model, saved[0].transformer)
