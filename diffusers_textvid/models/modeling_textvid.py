@@ -199,6 +199,15 @@ def clean_video_to_prediction(
 # ----------------------------------------------------------------------------------------------
 
 
+def numbers_in(value) -> list[float]:
+    """Every int or float in `value`, searching through dicts, lists and tuples (LoRA adapter weights)."""
+    if isinstance(value, dict):
+        return [number for item in value.values() for number in numbers_in(item)]
+    if isinstance(value, (list, tuple)):
+        return [number for item in value for number in numbers_in(item)]
+    return [float(value)] if isinstance(value, (int, float)) and not isinstance(value, bool) else []
+
+
 def check_variation_table(variations: dict):
     """`ValueError` unless `variations` maps factor names to non-empty lists of distinct values."""
     for factor, values in variations.items():
@@ -639,6 +648,20 @@ class TextVideoDiTModel(ModelMixin, ConfigMixin, PeftAdapterMixin):
             return torch.zeros_like(like)
         rows = variation_ids.to(like.device) + self.variation_offsets.to(like.device)  # (B, K)
         return self.variation_embedding(rows).sum(dim=1).to(like.dtype)  # (B, D)
+
+    def set_adapters(self, adapter_names, weights=None):
+        """`PeftAdapterMixin.set_adapters`, refusing NaN or infinite `weights` (they would be multiplied into
+        every LoRA layer, and every later video would be NaN)."""
+        if not all(math.isfinite(number) for number in numbers_in(weights)):
+            raise ValueError(f"set_adapters: weights must be finite numbers, got {weights!r}.")
+        super().set_adapters(adapter_names, weights)
+
+    def fuse_lora(self, lora_scale=1.0, safe_fusing=False, adapter_names=None):
+        """`PeftAdapterMixin.fuse_lora`, refusing a NaN or infinite `lora_scale`, which would be written into
+        the base weights (and stay there after `unfuse_lora`)."""
+        if isinstance(lora_scale, bool) or not isinstance(lora_scale, (int, float)) or not math.isfinite(lora_scale):
+            raise ValueError(f"fuse_lora: lora_scale must be a finite number, got {lora_scale!r}.")
+        super().fuse_lora(lora_scale=lora_scale, safe_fusing=safe_fusing, adapter_names=adapter_names)
 
     def forward(
         self,

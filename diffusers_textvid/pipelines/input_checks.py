@@ -451,7 +451,7 @@ def hub_unreachable_reason(local_files_only: bool = False) -> str | None:
     mode (HF_HUB_OFFLINE, also when set after huggingface_hub was imported), or no connection to the Hub's
     host. Asked before a download because huggingface_hub retries a failed connection for about 23 s."""
     if local_files_only:
-        return "local_files_only=True"
+        return "local_files_only=True is given"
     if hub_constants.HF_HUB_OFFLINE or os.environ.get("HF_HUB_OFFLINE", "").upper() in TRUE_WORDS:
         return "offline mode is on (HF_HUB_OFFLINE is set)"
     if urllib.request.getproxies().get("https"):

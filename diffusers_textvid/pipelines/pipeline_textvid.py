@@ -40,6 +40,7 @@ from .input_checks import (
     check_scheduler,
     check_weights_folder,
     check_weights_match_config,
+    hub_unreachable_reason,
     read_model_index,
     warn_unused_negative_prompt,
 )
@@ -704,9 +705,18 @@ def local_or_downloaded_folder(name_or_path: str | os.PathLike, kwargs: dict) ->
     # A Hub repo id is "name" or "owner/name"; anything else can only be a local path.
     if os.path.isabs(folder) or folder.startswith((".", "~")) or folder.count("/") > 1 or os.sep in folder.replace("/", ""):
         raise FileNotFoundError(f"No model folder at {folder!r}: that path does not exist.")
+    options = {name: kwargs[name] for name in HUB_DOWNLOAD_KEYWORDS if name in kwargs}
+    unreachable = hub_unreachable_reason(options.get("local_files_only", False))
+    if unreachable is not None:
+        options["local_files_only"] = True  # the cache only: a download would retry for many seconds
     try:
-        return snapshot_download(folder, **{name: kwargs[name] for name in HUB_DOWNLOAD_KEYWORDS if name in kwargs})
+        return snapshot_download(folder, **options)
     except Exception as error:  # huggingface_hub's many errors: invalid id, not found, offline, no network
+        if unreachable is not None:
+            raise FileNotFoundError(
+                f"{folder!r} is not a local model folder, and the Hub cannot be reached to download it as a repo: "
+                f"{unreachable} (and it is not in the Hub cache)."
+            ) from error
         raise FileNotFoundError(
             f"{folder!r} is neither a local model folder nor a model repo on the Hub that could be downloaded "
             f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})."
