@@ -1,7 +1,7 @@
 """Renderer speed: videos per second of `render_text_video`, by prompt length.
 
     python benchmarks/bench_render.py --seconds 3
-    python benchmarks/bench_render.py --seconds 3 --look 35  # one look of `all_variations()`, 0 the default
+    python benchmarks/bench_render.py --seconds 3 --look 35  # one look of `all_looks()`, 0 the default
 """
 
 import argparse
@@ -11,16 +11,16 @@ import numpy as np
 
 from diffusers_textvid.data.render import render_text_video
 from diffusers_textvid.data.splits import sample_training_prompt
-from diffusers_textvid.data.variations import all_variations
+from diffusers_textvid.data.looks import all_looks
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--look", type=int, default=None,
-                        help="index into all_variations(), passed as factors; by default no factors")
+                        help="index into all_looks(), passed as factors; by default no factors")
     args = parser.parse_args()
-    factors = {} if args.look is None else all_variations()[args.look]
+    factors = {} if args.look is None else all_looks()[args.look]
     rng = np.random.default_rng(0)
     prompts = [sample_training_prompt(rng) for _ in range(10000)]
     render_text_video(prompts[0], **factors)  # builds the glyph atlas once

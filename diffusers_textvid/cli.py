@@ -3,9 +3,9 @@
     textvid generate HELLO -o hello.gif --steps 25 --scheduler ddim
     textvid generate HELLO -o hello.gif --model user/textvid-small --dtype bf16
     textvid generate HELLO -o hello.gif --speed fast --position high   # the shipped model with looks
-    textvid generate HELLO -o hello.gif --model varied                  # it picks every factor itself
+    textvid generate HELLO -o hello.gif --model looks                  # it picks every factor itself
     textvid eval --num-prompts 100 --json results.json
-    textvid eval --model varied --variations --samples-per-prompt 8
+    textvid eval --model looks --looks --samples-per-prompt 8
 
 Mistakes the user can fix (a bad prompt, no model, a missing extra) print one line on stderr and
 exit with status 2, like argparse's own usage errors; no traceback.
@@ -30,9 +30,9 @@ from .data.prompts import normalize_prompt
 from .evaluation import (
     SAMPLES_PER_PROMPT,
     evaluate_pipeline,
-    evaluate_variations,
+    evaluate_looks,
     evaluation_prompt_sets,
-    model_variations,
+    model_looks,
 )
 from .pipelines import TextVideoPipeline
 from .pipelines.input_checks import hub_unreachable_reason
@@ -42,7 +42,7 @@ VIDEO_EXTRA = 'pip install "diffusers-textvid[video]"'
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 HUB_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")  # owner/name: what --model reads as a Hub repo
 OUTPUT_SUFFIXES = (".gif", ".mp4")
-# The look flags, as a user says them: flag -> (factor of VARIATIONS, {word: value}, help).
+# The look flags, as a user says them: flag -> (factor of LOOK_FACTORS, {word: value}, help).
 LOOK_FLAGS = {
     "direction": (
         "direction", {"right-to-left": "right_to_left", "left-to-right": "left_to_right"}, "which way the text scrolls"
@@ -93,18 +93,19 @@ def model_name(text: str) -> str:
     if not text.strip():
         raise argparse.ArgumentTypeError(
             "is empty (an unset shell variable?); give a model folder, a Hub repo id owner/name, `default` or "
-            "`varied`, or leave --model out"
+            "`looks`, or leave --model out"
         )
     return text
 
 
 def shipped_models() -> dict[str, str]:
     """The names `--model` accepts for the models shipped with the package -> their folders."""
-    return {"default": diffusers_textvid.DEFAULT_MODEL_DIR, "varied": diffusers_textvid.VARIED_MODEL_DIR}
+    return {"default": diffusers_textvid.DEFAULT_MODEL_DIR, "looks": diffusers_textvid.LOOKS_MODEL_DIR,
+            "varied": diffusers_textvid.LOOKS_MODEL_DIR}  # `varied`: the deprecated name of `looks`
 
 
 def load_pipeline(model: str | None, scheduler_name: str, num_inference_steps: int, dtype: str = "fp32") -> TextVideoPipeline:
-    """Load a saved pipeline (default: the shipped model; `varied`: the shipped model with looks) from a
+    """Load a saved pipeline (default: the shipped model; `looks`: the shipped model with looks) from a
     local folder or a Hub repo id, in `dtype` (a key of `DTYPES`), with the named scheduler, on the GPU if
     there is one. A local folder of the same name wins over a shipped model's name."""
     model = model or diffusers_textvid.DEFAULT_MODEL_DIR
@@ -134,7 +135,7 @@ def load_pipeline(model: str | None, scheduler_name: str, num_inference_steps: i
 
 
 def asked_look(args) -> dict:
-    """The look the flags ask for, factor -> value of `VARIATIONS`; factors whose flag is left out are
+    """The look the flags ask for, factor -> value of `LOOK_FACTORS`; factors whose flag is left out are
     missing (the model samples them)."""
     return {
         factor: words[getattr(args, flag)]
@@ -145,10 +146,10 @@ def asked_look(args) -> dict:
 
 def require_looks(pipe, model: str | None, options: str):
     """Raise `UsageError` naming `options` when `pipe`'s model was trained without looks."""
-    if model_variations(pipe) is None:
+    if model_looks(pipe) is None:
         which = f"--model {model!r}" if model else "the shipped model"
         raise UsageError(
-            f"{options}: {which} was trained without looks (its transformer config has no `variations`); "
+            f"{options}: {which} was trained without looks (its transformer config has no `looks`); "
             "pass --model with a model trained with looks."
         )
 
@@ -216,7 +217,7 @@ def generate(args):
     look = asked_look(args)
     look_flags = "".join(f" --{flag} {getattr(args, flag)}" for flag in LOOK_FLAGS if getattr(args, flag) is not None)
     # The default model has one look: asking for a look without --model means the shipped model with looks.
-    pipe = load_pipeline(args.model or ("varied" if look else None), args.scheduler, args.steps, args.dtype)
+    pipe = load_pipeline(args.model or ("looks" if look else None), args.scheduler, args.steps, args.dtype)
     if look:
         require_looks(pipe, args.model, look_flags.strip())
     try:
@@ -233,7 +234,7 @@ def generate(args):
             guidance_scale=args.guidance_scale,
             generator=torch.Generator().manual_seed(seed),
             output_type="pil",
-            variation=look or None,
+            look=look or None,
         ).frames[0]
     except (ValueError, TypeError) as error:
         raise UsageError(str(error)) from error
@@ -256,7 +257,7 @@ def format_table(results: dict[str, dict]) -> str:
     return "\n".join([header, "-" * len(header), *rows])
 
 
-def format_variations_table(results: dict[str, dict]) -> str:
+def format_looks_table(results: dict[str, dict]) -> str:
     """One row per prompt set: prompts, control acc %, char acc %, TV distance from even per look flag,
     PSNR dB, s/video."""
     tv_columns = [(f"TV {flag}", factor) for flag, (factor, _, _) in LOOK_FLAGS.items()]
@@ -277,9 +278,9 @@ def format_variations_table(results: dict[str, dict]) -> str:
 
 def evaluate(args):
     """`textvid eval`: score the model on the standard prompt sets, or on the prompts given; with
-    `--variations`, score how it draws looks (`evaluate_variations`) instead."""
-    if args.samples_per_prompt is not None and not args.variations:
-        raise UsageError("--samples-per-prompt goes with --variations.")
+    `--looks`, score how it draws looks (`evaluate_looks`) instead."""
+    if args.samples_per_prompt is not None and not args.looks:
+        raise UsageError("--samples-per-prompt goes with --looks.")
     try:
         prompt_sets = (
             {"given": [normalize_prompt(prompt) for prompt in args.prompts]}
@@ -290,18 +291,18 @@ def evaluate(args):
         raise UsageError(str(error)) from error
     if args.json:
         check_output_file(args.json, "--json")
-    model = args.model or ("varied" if args.variations else None)  # looks are scored on the model with looks
+    model = args.model or ("looks" if args.looks else None)  # looks are scored on the model with looks
     pipe = load_pipeline(model, args.scheduler, args.steps, args.dtype)
     pipe.set_progress_bar_config(disable=True)
     samples_per_prompt = args.samples_per_prompt or SAMPLES_PER_PROMPT
-    if args.variations:
-        require_looks(pipe, args.model, "--variations")
+    if args.looks:
+        require_looks(pipe, args.model, "--looks")
     try:  # the pipeline checks its inputs before any work, so a bad one fails on the first batch
         results = {
             name: (
-                evaluate_variations(pipe, prompts, args.steps, samples_per_prompt, args.seed, args.batch_size,
+                evaluate_looks(pipe, prompts, args.steps, samples_per_prompt, args.seed, args.batch_size,
                                     args.guidance_scale)
-                if args.variations
+                if args.looks
                 else evaluate_pipeline(pipe, prompts, args.steps, args.guidance_scale, args.seed, args.batch_size)
             )
             for name, prompts in prompt_sets.items()
@@ -310,7 +311,7 @@ def evaluate(args):
         raise UsageError(str(error)) from error
     print(
         f"{type(pipe.scheduler).__name__}, {args.steps} steps, guidance {args.guidance_scale}, seed {args.seed}\n"
-        + (format_variations_table(results) if args.variations else format_table(results))
+        + (format_looks_table(results) if args.looks else format_table(results))
     )
     if args.json:
         settings = {
@@ -321,9 +322,9 @@ def evaluate(args):
             "guidance_scale": args.guidance_scale,
             "seed": args.seed,
             "batch_size": args.batch_size,
-            "variations": args.variations,
+            "looks": args.looks,
         }
-        if args.variations:
+        if args.looks:
             settings["samples_per_prompt"] = samples_per_prompt
         try:
             with open(args.json, "w") as file:
@@ -341,7 +342,7 @@ def build_parser() -> argparse.ArgumentParser:
     def add_sampling_options(command: argparse.ArgumentParser):
         command.add_argument("--model", metavar="DIR_OR_REPO", type=model_name,
                              help="saved pipeline folder, Hub repo id owner/name, or a shipped model: `default` "
-                                  "(one look) or `varied` (trained with looks; what a look flag picks when "
+                                  "(one look) or `looks` (trained with looks; what a look flag picks when "
                                   "--model is left out)")
         command.add_argument("--dtype", choices=list(DTYPES), default="fp32",
                              help="weights and sampling precision (default: fp32; bf16 pays on GPUs and AMX CPUs)")
@@ -373,11 +374,12 @@ def build_parser() -> argparse.ArgumentParser:
     eval_command.add_argument("--prompts", nargs="+", metavar="PROMPT", help="evaluate only these prompts")
     eval_command.add_argument("--batch-size", type=positive_int, default=32, help="videos per batch (default: 32)")
     eval_command.add_argument("--json", metavar="PATH", help="write every result, per prompt too, to this file")
-    eval_command.add_argument("--variations", action="store_true",
+    eval_command.add_argument("--looks", "--variations", dest="looks", action="store_true",
                               help="score the looks instead: control accuracy when every look flag is given, "
-                                   "TV distance from even draws when none is (needs a model trained with looks)")
+                                   "TV distance from even draws when none is (needs a model trained with looks; "
+                                   "--variations is its deprecated name)")
     eval_command.add_argument("--samples-per-prompt", type=positive_int, metavar="N",
-                              help=f"with --variations: videos of each prompt drawn in looks the model picks "
+                              help=f"with --looks: videos of each prompt drawn in looks the model picks "
                                    f"(default: {SAMPLES_PER_PROMPT})")
     eval_command.set_defaults(run=evaluate)
     return parser

@@ -98,7 +98,7 @@ class OwnEstimateInputs:
 
 def own_estimate_sources(
     transformer, scheduler, clean: torch.Tensor, timesteps: torch.Tensor, text: torch.Tensor, text_mask: torch.Tensor,
-    generator: torch.Generator, inputs: OwnEstimateInputs, variation_ids: torch.Tensor | None = None,
+    generator: torch.Generator, inputs: OwnEstimateInputs, look_ids: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """`(sources (B, C, F, H, W), timesteps (B,))`: the videos to noise into x_t and the timesteps to use.
 
@@ -120,8 +120,8 @@ def own_estimate_sources(
         return clean, timesteps
     with torch.no_grad():
         earlier_noisy = scheduler.add_noise(clean[rows], earlier_noise[rows], earlier[rows])
-        looks = None if variation_ids is None else variation_ids[rows]
-        output = transformer(earlier_noisy, earlier[rows], text[rows].detach(), text_mask[rows], variation_ids=looks).sample
+        looks = None if look_ids is None else look_ids[rows]
+        output = transformer(earlier_noisy, earlier[rows], text[rows].detach(), text_mask[rows], look_ids=looks).sample
         estimate = prediction_to_clean_video(scheduler, output.float(), earlier_noisy.float(), earlier[rows])
     sources = clean.clone()
     sources[rows] = estimate.to(clean.dtype)
@@ -131,15 +131,15 @@ def own_estimate_sources(
 def diffusion_loss(
     transformer, text_encoder, tokenizer, scheduler, prompts: list[str], clean: torch.Tensor,
     generator: torch.Generator, snr_gamma: float | None = None, weighting: str = "min_snr",
-    own_estimate_inputs: OwnEstimateInputs | None = None, variation_ids: torch.Tensor | None = None,
-    true_variation_ids: torch.Tensor | None = None, look_guess_weight: float = 0.0,
+    own_estimate_inputs: OwnEstimateInputs | None = None, look_ids: torch.Tensor | None = None,
+    true_look_ids: torch.Tensor | None = None, look_guess_weight: float = 0.0,
 ) -> torch.Tensor:
     """Noise `clean` `(B, 1, F, H, W)` at random timesteps and return the weighted MSE to the target.
 
-    `variation_ids` `(B, K)` are the look ids of a model trained with looks (see
-    `TextVideoDiTModel.encode_variations`), None for one without. With `look_guess_weight` above 0 (a
+    `look_ids` `(B, K)` are the look ids of a model trained with looks (see
+    `TextVideoDiTModel.encode_looks`), None for one without. With `look_guess_weight` above 0 (a
     model with scroll alignment), the loss adds that times the cross-entropy of every block's guess of the
-    look against the true one, from `true_variation_ids` `(B, K)`, the full looks: the guesses learn
+    look against the true one, from `true_look_ids` `(B, K)`, the full looks: the guesses learn
     the chance of each look given the noisy video and the factors given.
     With `own_estimate_inputs`, part of the batch is noised from the model's own estimate (see
     `OwnEstimateInputs`); the target always leads back to `clean`.
@@ -155,22 +155,22 @@ def diffusion_loss(
     if own_estimate_inputs is not None:
         sources, timesteps = own_estimate_sources(
             transformer, scheduler, clean, timesteps, text, tokens.attention_mask, generator, own_estimate_inputs,
-            variation_ids,
+            look_ids,
         )
     noisy = scheduler.add_noise(sources, noise, timesteps)
     if sources is not clean:
         # The noise that makes x_t out of the true video: the target then asks for the true video.
         alphas_cumprod = scheduler.alphas_cumprod.to(clean.device)[timesteps][:, None, None, None, None]
         noise = (noisy - alphas_cumprod.sqrt() * clean) / (1 - alphas_cumprod).sqrt()
-    output = transformer(noisy, timesteps, text, tokens.attention_mask, variation_ids=variation_ids)
+    output = transformer(noisy, timesteps, text, tokens.attention_mask, look_ids=look_ids)
     target = training_target(scheduler, clean, noise, timesteps)
     per_sample = torch.mean((output.sample.float() - target.float()) ** 2, dim=(1, 2, 3, 4))  # (B,)
     weights = loss_weights(scheduler, timesteps, snr_gamma, weighting).to(per_sample.device)
     loss = (per_sample * weights).mean()
     if look_guess_weight:
-        if output.look_logits is None or true_variation_ids is None:
+        if output.look_logits is None or true_look_ids is None:
             raise ValueError("look_guess_weight needs a model with scroll alignment and the true looks.")
-        true_look = transformer.scroll_text.true_look(true_variation_ids).to(clean.device)  # (B,)
+        true_look = transformer.scroll_text.true_look(true_look_ids).to(clean.device)  # (B,)
         guesses = output.look_logits.log_softmax(dim=2)  # (num_layers, B, S)
         loss = loss - look_guess_weight * guesses.gather(2, true_look.expand(len(guesses), -1)[:, :, None]).mean()
     return loss

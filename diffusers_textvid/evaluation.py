@@ -8,9 +8,9 @@ Character accuracy: position `i` of a prompt is correct when the video is strict
 to the true render than to the render of each of the 35 prompts that differ only at `i`. A tie
 counts as wrong, so a blank video gets no credit.
 
-Look (variation) accuracy: the look of a video is the nearest render (in MSE) of its true text over
-every combination of `VARIATIONS`; it is right when that is the look asked for. Left to choose the
-look, a model should draw every value of every factor equally often (`evaluate_variations`).
+Look accuracy: the look of a video is the nearest render (in MSE) of its true text over
+every combination of `LOOK_FACTORS`; it is right when that is the look asked for. Left to choose the
+look, a model should draw every value of every factor equally often (`evaluate_looks`).
 
 Ink checks (`ink_look_checks`): the nearest-render look needs the symbols right. Early in training,
 before any symbol is, the direction, the crossing and the vertical offset still show in where the
@@ -25,19 +25,19 @@ import torch
 from .data.prompts import MAX_PROMPT_LENGTH, MIN_PROMPT_LENGTH, VOCABULARY, normalize_prompt, single_position_variants
 from .data.render import FRAME_SIZE, NUM_FRAMES, render_text_video
 from .data.splits import HoldOuts, validation_prompts
-from .data.variations import VARIATIONS, all_variations, check_variation
+from .data.looks import LOOK_FACTORS, all_looks, check_look
 
 VIDEO_SHAPE = (NUM_FRAMES, FRAME_SIZE, FRAME_SIZE)
 PSNR_CAP_DB = 100.0  # identical videos score this instead of infinity, so means and JSON stay finite
 HOLDOUT_SET_SIZE = 50
-SAMPLES_PER_PROMPT = 8  # videos of each prompt that `evaluate_variations` lets the model choose the look of
+SAMPLES_PER_PROMPT = 8  # videos of each prompt that `evaluate_looks` lets the model choose the look of
 LEADING_A = HoldOuts(no_leading_a=True, no_s_second=False)
 S_SECOND = HoldOuts(no_leading_a=False, no_s_second=True)
 
 
-def render_videos(prompts: list[str], variation: dict | None = None) -> np.ndarray:
-    """float64 `(N, 16, 32, 32)` in [0, 1]: the true render of each prompt, in the look `variation`."""
-    return np.stack([render_text_video(prompt, **(variation or {})) for prompt in prompts]).astype(np.float64) / 255.0
+def render_videos(prompts: list[str], look: dict | None = None) -> np.ndarray:
+    """float64 `(N, 16, 32, 32)` in [0, 1]: the true render of each prompt, in the look `look`."""
+    return np.stack([render_text_video(prompt, **(look or {})) for prompt in prompts]).astype(np.float64) / 255.0
 
 
 def check_video(video: np.ndarray) -> np.ndarray:
@@ -53,21 +53,21 @@ def check_video(video: np.ndarray) -> np.ndarray:
     return video
 
 
-def character_correct(video: np.ndarray, prompt: str, variation: dict | None = None) -> list[bool]:
+def character_correct(video: np.ndarray, prompt: str, look: dict | None = None) -> list[bool]:
     """One bool per symbol of `prompt`: is `video` `(16, 32, 32)` closer to the true render than to
-    every render that differs from `prompt` at that position only? All in the look `variation`."""
+    every render that differs from `prompt` at that position only? All in the look `look`."""
     video = check_video(video)
     prompt = normalize_prompt(prompt)
     candidates = [prompt] + [variant for i in range(len(prompt)) for variant in single_position_variants(prompt, i)]
-    errors = ((render_videos(candidates, variation) - video[None]) ** 2).mean(axis=(1, 2, 3))  # (1 + 35 * n,)
+    errors = ((render_videos(candidates, look) - video[None]) ** 2).mean(axis=(1, 2, 3))  # (1 + 35 * n,)
     variant_errors = errors[1:].reshape(len(prompt), len(VOCABULARY) - 1)  # (n, 35)
     return (errors[0] < variant_errors).all(axis=1).tolist()
 
 
-def nearest_variation(video: np.ndarray, prompt: str) -> dict:
-    """The look (one combination of `VARIATIONS`) whose render of `prompt` is nearest `video` `(16, 32, 32)` in MSE."""
+def nearest_look(video: np.ndarray, prompt: str) -> dict:
+    """The look (one combination of `LOOK_FACTORS`) whose render of `prompt` is nearest `video` `(16, 32, 32)` in MSE."""
     video = check_video(video)
-    looks = all_variations()
+    looks = all_looks()
     renders = np.stack([render_text_video(prompt, **look) for look in looks]).astype(np.float64) / 255.0
     return looks[int(((renders - video[None]) ** 2).mean(axis=(1, 2, 3)).argmin())]
 
@@ -88,11 +88,11 @@ def ink_look_checks(video: np.ndarray, prompt: str, look: dict) -> dict[str, boo
     """For each factor of `INK_FACTORS`: is the value whose render of `prompt` (the other factors as in the
     full look `look`) has the nearest ink profile to `video` the one in `look`? Each factor is judged with
     the others as asked, so a video moving the wrong way can fail the crossing check too."""
-    look = check_variation(look)
+    look = check_look(look)
     profiles = {axis: ink_profile(video, axis) for axis in set(INK_FACTORS.values())}
     checks = {}
     for factor, axis in INK_FACTORS.items():
-        renders = {value: render_text_video(prompt, **(look | {factor: value})) / 255.0 for value in VARIATIONS[factor]}
+        renders = {value: render_text_video(prompt, **(look | {factor: value})) / 255.0 for value in LOOK_FACTORS[factor]}
         distances = {value: np.abs(ink_profile(render, axis) - profiles[axis]).sum()
                      for value, render in renders.items()}
         checks[factor] = min(distances, key=distances.get) == look[factor]
@@ -109,22 +109,22 @@ def psnr(video: np.ndarray, reference: np.ndarray) -> float:
 
 
 def generate_videos(
-    pipe, prompts: list[str], seed: int, batch_size: int, variations: list[dict] | None = None, **call_options
+    pipe, prompts: list[str], seed: int, batch_size: int, looks: list[dict] | None = None, **call_options
 ) -> tuple[np.ndarray, float]:
     """One video per prompt, `batch_size` to a pipeline call: float `(N, 16, 32, 32)` in [0, 1], and the
     seconds the pipeline took.
 
     Video `i` starts from noise seeded with `seed + i`, so the videos do not depend on `batch_size`.
-    `variations`, when given, is one look dict per prompt, passed as the pipeline's `variation`;
+    `looks`, when given, is one look dict per prompt, passed as the pipeline's `look`;
     `call_options` go to the pipeline as they are (`num_inference_steps`, `guidance_scale`, ...).
     """
     videos, seconds = [], 0.0
     for start in range(0, len(prompts), batch_size):
         batch = slice(start, start + batch_size)
         generators = [torch.Generator().manual_seed(seed + i) for i in range(len(prompts))[batch]]
-        looks = {} if variations is None else {"variation": variations[batch]}
+        look_option = {} if looks is None else {"look": looks[batch]}
         began = time.perf_counter()
-        frames = pipe(prompts[batch], generator=generators, output_type="np", **looks, **call_options).frames
+        frames = pipe(prompts[batch], generator=generators, output_type="np", **look_option, **call_options).frames
         seconds += time.perf_counter() - began
         videos.append(np.asarray(frames)[..., 0])  # (B, 16, 32, 32, 1) -> (B, 16, 32, 32)
     return np.concatenate(videos), seconds
@@ -137,22 +137,22 @@ def evaluate_pipeline(
     guidance_scale: float = 1.0,
     seed: int = 0,
     batch_size: int = 16,
-    variation: dict | None = None,
+    look: dict | None = None,
 ) -> dict:
     """Generate one video per prompt with `pipe` and score each against its true render in the look
-    `variation` (default: the original look), the look the model is expected to draw.
+    `look` (default: the original look), the look the model is expected to draw.
 
     Video `i` starts from noise seeded with `seed + i`, so the scores do not depend on `batch_size`.
     `seconds_per_video` is measured after one untimed warm-up video.
 
     Returns a dict with
         num_prompts, char_accuracy (correct symbols / all symbols), prompt_accuracy (prompts with
-        every symbol correct / prompts), look_accuracy (videos whose nearest look is `variation`),
+        every symbol correct / prompts), look_accuracy (videos whose nearest look is `look`),
         psnr_db (mean over prompts), seconds_per_video (generation wall time only), and per_prompt:
         one dict per prompt with prompt, characters_correct, char_accuracy, prompt_correct,
         nearest_look, look_correct and psnr_db.
     """
-    look = check_variation(variation or {})
+    look = check_look(look or {})
     prompts = [normalize_prompt(prompt) for prompt in prompts]
     if not prompts:
         raise ValueError("Give at least one prompt to evaluate.")
@@ -164,15 +164,15 @@ def evaluate_pipeline(
     per_prompt = []
     for prompt, video in zip(prompts, videos):
         correct = character_correct(video, prompt, look)
-        nearest_look = nearest_variation(video, prompt)
+        found = nearest_look(video, prompt)
         per_prompt.append(
             {
                 "prompt": prompt,
                 "characters_correct": correct,
                 "char_accuracy": sum(correct) / len(correct),
                 "prompt_correct": all(correct),
-                "nearest_look": nearest_look,
-                "look_correct": nearest_look == look,
+                "nearest_look": found,
+                "look_correct": found == look,
                 "psnr_db": psnr(video, render_videos([prompt], look)[0]),
             }
         )
@@ -188,13 +188,13 @@ def evaluate_pipeline(
     }
 
 
-def model_variations(pipe) -> dict | None:
-    """The looks `pipe`'s transformer is conditioned on (`transformer.config.variations`: factor -> its
+def model_looks(pipe) -> dict | None:
+    """The looks `pipe`'s transformer is conditioned on (`transformer.config.looks`: factor -> its
     values), or None for a model trained without looks."""
-    return getattr(pipe.transformer.config, "variations", None)
+    return getattr(pipe.transformer.config, "looks", None)
 
 
-def evaluate_variations(
+def evaluate_looks(
     pipe,
     prompts: list[str],
     num_inference_steps: int = 25,
@@ -205,11 +205,11 @@ def evaluate_variations(
     **call_options,
 ) -> dict:
     """How well a model trained with looks draws the look it is asked for, and how evenly it draws the
-    looks it is left to choose. The look of every video is recovered with `nearest_variation`.
+    looks it is left to choose. The look of every video is recovered with `nearest_look`.
     `call_options` go to every pipeline call (e.g. `draw_left_out_look=False`).
 
     Control: each prompt is asked for one full look (all four factors given), drawn uniformly from
-    `all_variations()` by a generator seeded with `seed`; one video each.
+    `all_looks()` by a generator seeded with `seed`; one video each.
     Coverage: every factor left out, `samples_per_prompt` videos of each prompt.
 
     Control video `i` starts from noise seeded with `seed + i`, coverage video `j` (of prompt
@@ -237,9 +237,9 @@ def evaluate_variations(
         raise ValueError(f"`samples_per_prompt` must be positive, got {samples_per_prompt}.")
     if batch_size < 1:
         raise ValueError(f"`batch_size` must be positive, got {batch_size}.")
-    if model_variations(pipe) is None:
-        raise ValueError("This model was trained without looks (its transformer config has no `variations`).")
-    looks = all_variations()
+    if model_looks(pipe) is None:
+        raise ValueError("This model was trained without looks (its transformer config has no `looks`).")
+    looks = all_looks()
     asked_looks = [looks[int(i)] for i in np.random.default_rng(seed).integers(len(looks), size=len(prompts))]
     coverage_prompts = [prompt for prompt in prompts for _ in range(samples_per_prompt)]
     left_out = [{}] * len(coverage_prompts)
@@ -254,22 +254,22 @@ def evaluate_variations(
     for prompt, asked_look, video in zip(
         prompts + coverage_prompts, asked_looks + left_out, np.concatenate([control_videos, coverage_videos])
     ):
-        nearest_look = nearest_variation(video, prompt)
+        found = nearest_look(video, prompt)
         result = {
             "prompt": prompt,
             "asked_look": asked_look,
-            "nearest_look": nearest_look,
-            "psnr_db": psnr(video, render_videos([prompt], nearest_look)[0]),
+            "nearest_look": found,
+            "psnr_db": psnr(video, render_videos([prompt], found)[0]),
         }
         if asked_look:
             result["characters_correct"] = character_correct(video, prompt, asked_look)
         per_video.append(result)
     control, coverage = per_video[: len(prompts)], per_video[len(prompts) :]
 
-    drawn = {factor: [result["nearest_look"][factor] for result in coverage] for factor in VARIATIONS}
+    drawn = {factor: [result["nearest_look"][factor] for result in coverage] for factor in LOOK_FACTORS}
     coverage_shares = {
         factor: {value: drawn[factor].count(value) / len(coverage) for value in values}
-        for factor, values in VARIATIONS.items()
+        for factor, values in LOOK_FACTORS.items()
     }
     coverage_tv = {
         factor: 0.5 * sum(abs(share - 1 / len(shares)) for share in shares.values())
@@ -282,7 +282,7 @@ def evaluate_variations(
         "control_accuracy": float(np.mean([result["nearest_look"] == result["asked_look"] for result in control])),
         "control_accuracy_per_factor": {
             factor: float(np.mean([result["nearest_look"][factor] == result["asked_look"][factor] for result in control]))
-            for factor in VARIATIONS
+            for factor in LOOK_FACTORS
         },
         "char_accuracy": sum(sum(result["characters_correct"]) for result in control) / num_characters,
         "prompt_accuracy": float(np.mean([all(result["characters_correct"]) for result in control])),

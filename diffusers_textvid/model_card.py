@@ -57,7 +57,7 @@ def read_json(path: str) -> dict | None:
 
 def write_model_card(model_dir: str, template: Path = TEMPLATE) -> str:
     """Render `template` with `model_dir`'s training summary and metrics (if any) into `model_dir/README.md`;
-    the card of a model trained with looks (its transformer config's `variations`) says how to ask for one."""
+    the card of a model trained with looks (its transformer config's `looks`) says how to ask for one."""
     summary = read_json(os.path.join(model_dir, SUMMARY_FILE))
     if summary is None:
         raise ValueError(f"{model_dir!r} has no {SUMMARY_FILE}: it was not written by training/train_textvid.py.")
@@ -67,7 +67,7 @@ def write_model_card(model_dir: str, template: Path = TEMPLATE) -> str:
     card = ModelCard.from_template(
         card_data(),
         template_path=str(template),
-        looks=transformer_config.get("variations"),
+        looks=transformer_config.get("looks"),
         metrics=read_json(os.path.join(model_dir, METRICS_FILE)),
         sample=SAMPLE_FILE if os.path.isfile(os.path.join(model_dir, SAMPLE_FILE)) else None,
         sample_prompt=SAMPLE_PROMPT,

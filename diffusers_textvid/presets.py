@@ -11,7 +11,7 @@
 
 from diffusers import DDPMScheduler
 
-from .data.variations import VARIATIONS
+from .data.looks import LOOK_FACTORS
 from .models import TextVideoDiTModel
 from .pipelines import TextVideoPipeline
 from .pipelines.input_checks import SCHEDULE_KEYS
@@ -61,10 +61,10 @@ def build_scheduler(prediction_type: str = "epsilon") -> DDPMScheduler:
     )
 
 
-def build_pipeline(preset: str = "tiny", prediction_type: str | None = None, variations: bool = False,
+def build_pipeline(preset: str = "tiny", prediction_type: str | None = None, looks: bool = False,
                    transformer_overrides: dict | None = None) -> TextVideoPipeline:
-    """An untrained `TextVideoPipeline` of the named size (see `PRESETS`); with `variations`, its
-    transformer is conditioned on every factor of `diffusers_textvid.data.VARIATIONS`.
+    """An untrained `TextVideoPipeline` of the named size (see `PRESETS`); with `looks`, its
+    transformer is conditioned on every factor of `diffusers_textvid.data.LOOK_FACTORS`.
     `transformer_overrides` replaces any of the preset's `TextVideoDiTModel` arguments."""
     if preset not in PRESETS:
         raise ValueError(f"Unknown preset {preset!r}; choose one of {sorted(PRESETS)}.")
@@ -72,16 +72,16 @@ def build_pipeline(preset: str = "tiny", prediction_type: str | None = None, var
     return TextVideoPipeline(
         tokenizer=build_character_tokenizer(),
         text_encoder=build_text_encoder(**PRESETS[preset]["text_encoder"]),
-        transformer=TextVideoDiTModel(**transformer_arguments(preset, prediction_type, variations, transformer_overrides)),
+        transformer=TextVideoDiTModel(**transformer_arguments(preset, prediction_type, looks, transformer_overrides)),
         scheduler=scheduler,
     )
 
 
-def transformer_arguments(preset: str, prediction_type: str | None = None, variations: bool = False,
+def transformer_arguments(preset: str, prediction_type: str | None = None, looks: bool = False,
                           overrides: dict | None = None) -> dict:
-    """The `TextVideoDiTModel` arguments of `build_pipeline(preset, prediction_type, variations, overrides)`:
+    """The `TextVideoDiTModel` arguments of `build_pipeline(preset, prediction_type, looks, overrides)`:
     the preset's sizes, the training schedule, the looks, then `overrides`."""
     scheduler = build_scheduler(prediction_type or PRESETS[preset]["prediction_type"])
     schedule = {key: scheduler.config[key] for key in SCHEDULE_KEYS}
-    looks = {factor: list(values) for factor, values in VARIATIONS.items()} if variations else None
-    return {**PRESETS[preset]["transformer"], **schedule, "variations": looks, **(overrides or {})}
+    look_table = {factor: list(values) for factor, values in LOOK_FACTORS.items()} if looks else None
+    return {**PRESETS[preset]["transformer"], **schedule, "looks": look_table, **(overrides or {})}

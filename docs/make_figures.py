@@ -7,10 +7,10 @@
   left and with the adapter on the right.
 - `docs/denoising.png`: for one prompt, rows of all 16 frames at several denoising steps, from
   pure noise (top) to the result (bottom), with the true render as the last row.
-- `docs/variations.gif` (with `--variations MODEL`, a model trained with looks): one prompt sampled 8
+- `docs/looks.gif` (with `--looks MODEL`, a model trained with looks): one prompt sampled 8
   times with every factor left out, as a 4 x 2 grid: the looks the model picks.
 
-    python docs/make_figures.py --variations diffusers_textvid/pretrained_varied
+    python docs/make_figures.py --looks diffusers_textvid/pretrained_looks
 """
 
 import argparse
@@ -67,7 +67,7 @@ def lora_gif(pipe, adapter: str, steps: int, seed: int, path: Path):
     write_gif(np.concatenate([base, separator, adapted], axis=2), path)
 
 
-def variations_gif(pipe, prompt: str, steps: int, seed: int, path: Path, columns: int = 4, rows: int = 2):
+def looks_gif(pipe, prompt: str, steps: int, seed: int, path: Path, columns: int = 4, rows: int = 2):
     """`prompt` sampled `columns * rows` times from consecutive seeds, every factor of the look left to the
     model, as one GIF grid with grey lines between the videos."""
     count = columns * rows
@@ -104,15 +104,15 @@ def main():
     parser.add_argument("--steps", type=int, default=25)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--lora", default=None, help="also write docs/lora.gif: the base model beside this adapter")
-    parser.add_argument("--variations", metavar="MODEL",
-                        help="only write docs/variations.gif, from this model trained with looks")
+    parser.add_argument("--looks", metavar="MODEL",
+                        help="only write docs/looks.gif, from this model trained with looks")
     args = parser.parse_args()
-    pipe = TextVideoPipeline.from_pretrained(args.variations or args.model)
+    pipe = TextVideoPipeline.from_pretrained(args.looks or args.model)
     pipe.set_progress_bar_config(disable=True)
     swap_scheduler(pipe, "ddim", args.steps)
-    if args.variations:
-        variations_gif(pipe, "HELLO", args.steps, args.seed, HERE / "variations.gif")
-        print(f"wrote {HERE / 'variations.gif'}")
+    if args.looks:
+        looks_gif(pipe, "HELLO", args.steps, args.seed, HERE / "looks.gif")
+        print(f"wrote {HERE / 'looks.gif'}")
         return
     prompts_gif(pipe, args.steps, args.seed, HERE / "prompts.gif")
     denoising_grid(pipe, "HELLO", args.steps, args.seed, HERE / "denoising.png")

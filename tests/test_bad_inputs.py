@@ -619,7 +619,7 @@ LOADING = [
     pytest.param(load_with_config("transformer", scroll_cell_widths={"bold": "35"}), ValueError,
                  "got {'bold': '35'}", id="load-scroll-cell-width-str"),
     pytest.param(load_with_config("transformer", length_position_factors="direction"), ValueError,
-                 "length_position_factors must be a list of factor names of `variations` (or null), got 'direction'",
+                 "length_position_factors must be a list of factor names of `looks` (or null), got 'direction'",
                  id="load-length-position-factors-str"),
     pytest.param(load_with_config("transformer", length_position_factors=3), ValueError,
                  "length_position_factors must be a list", id="load-length-position-factors-number"),

@@ -70,7 +70,7 @@ class PerfectModel(torch.nn.Module):
         super().__init__()
         self.scheduler, self.clean = scheduler, clean
 
-    def forward(self, noisy, timesteps, text, mask, variation_ids=None):
+    def forward(self, noisy, timesteps, text, mask, look_ids=None):
         alphas_cumprod = self.scheduler.alphas_cumprod[timesteps][:, None, None, None, None]
         noise = (noisy - alphas_cumprod.sqrt() * self.clean) / (1 - alphas_cumprod).sqrt()
         return type("Output", (), {"sample": training_target(self.scheduler, self.clean, noise, timesteps)})
@@ -95,9 +95,9 @@ class PerfectWhenTrainedModel(PerfectModel):
         super().__init__(scheduler, clean)
         self.calls, self.looks_seen = [], []
 
-    def forward(self, noisy, timesteps, text, mask, variation_ids=None):
+    def forward(self, noisy, timesteps, text, mask, look_ids=None):
         self.calls.append((torch.is_grad_enabled(), timesteps.clone(), noisy.clone()))
-        self.looks_seen.append(variation_ids)
+        self.looks_seen.append(look_ids)
         if torch.is_grad_enabled():
             return super().forward(noisy, timesteps, text, mask)
         blank = PerfectModel(self.scheduler, torch.full_like(noisy, -1.0))
@@ -105,13 +105,13 @@ class PerfectWhenTrainedModel(PerfectModel):
 
 
 def own_estimate_case(tiny_pipeline, prediction_type: str, inputs: OwnEstimateInputs, seed: int = 1,
-                      variation_ids: torch.Tensor | None = None):
+                      look_ids: torch.Tensor | None = None):
     scheduler = build_scheduler(prediction_type)
     clean = torch.rand(8, 1, 16, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
     model = PerfectWhenTrainedModel(scheduler, clean)
     loss = diffusion_loss(model, tiny_pipeline.text_encoder, tiny_pipeline.tokenizer, scheduler, ["AB"] * 8, clean,
                           torch.Generator().manual_seed(seed), 5.0, own_estimate_inputs=inputs,
-                          variation_ids=variation_ids)
+                          look_ids=look_ids)
     return scheduler, clean, model, loss
 
 
@@ -172,7 +172,7 @@ def test_only_the_chosen_share_of_rows_is_estimated_and_noised_from_the_estimate
 def test_own_estimates_of_a_model_with_looks_are_made_in_each_rows_own_look(tiny_pipeline):
     looks = torch.arange(8)[:, None] * torch.ones(1, 4, dtype=torch.long)  # (8, 4): row i asks for ids i
     scheduler, clean, model, _ = own_estimate_case(tiny_pipeline, "v_prediction", OwnEstimateInputs(share=0.5),
-                                                   variation_ids=looks)
+                                                   look_ids=looks)
     (_, _, _), (_, timesteps, trained_input) = model.calls
     estimate_looks, trained_looks = model.looks_seen
     signal = scheduler.alphas_cumprod[timesteps].sqrt()[:, None, None, None, None]
@@ -184,7 +184,7 @@ def test_own_estimates_of_a_model_with_looks_are_made_in_each_rows_own_look(tiny
 def scroll_pipeline():
     from diffusers_textvid import build_pipeline
 
-    return build_pipeline("tiny", variations=True, transformer_overrides={
+    return build_pipeline("tiny", looks=True, transformer_overrides={
         "patch_size": (1, 32, 8), "scroll_cell_widths": {"bold": 35, "light": 34}})
 
 
@@ -193,20 +193,20 @@ def test_look_guess_weight_adds_the_cross_entropy_of_every_blocks_guess_of_the_t
     transformer = pipe.transformer
     true_look = {"direction": "left_to_right", "crossing_frames": 7, "vertical_offset": 0, "weight": "light"}
     wrong_look = true_look | {"direction": "right_to_left"}
-    true_ids = transformer.encode_variations([true_look])
-    given = transformer.encode_variations([{"vertical_offset": 0}])  # the rest of the look is left to the model
+    true_ids = transformer.encode_looks([true_look])
+    given = transformer.encode_looks([{"vertical_offset": 0}])  # the rest of the look is left to the model
     clean = torch.zeros(1, 1, 16, 32, 32)
 
     def loss(weight: float) -> float:
         return diffusion_loss(transformer, pipe.text_encoder, pipe.tokenizer, pipe.scheduler, ["HI"], clean,
-                              torch.Generator().manual_seed(0), variation_ids=given, true_variation_ids=true_ids,
+                              torch.Generator().manual_seed(0), look_ids=given, true_look_ids=true_ids,
                               look_guess_weight=weight).item()
 
     plain = loss(0.0)
     # Untrained, every block guesses the 12 looks the offset allows alike: the added term is weight * log 12.
     assert loss(0.1) == pytest.approx(plain + 0.1 * torch.log(torch.tensor(12.0)).item(), rel=1e-5)
     for favoured, lower in ((true_look, True), (wrong_look, False)):
-        look = transformer.scroll_text.true_look(transformer.encode_variations([favoured])).item()
+        look = transformer.scroll_text.true_look(transformer.encode_looks([favoured])).item()
         with torch.no_grad():
             for block in transformer.blocks:
                 block.look_choice.bias.zero_()
@@ -221,4 +221,4 @@ def test_look_guess_weight_needs_scroll_alignment_and_full_looks(tiny_pipeline):
                        torch.Generator().manual_seed(0), look_guess_weight=0.1)
     transformer = scroll_pipeline().transformer
     with pytest.raises(ValueError, match="every factor of the look given"):
-        transformer.scroll_text.true_look(transformer.encode_variations([{"direction": "left_to_right"}]))
+        transformer.scroll_text.true_look(transformer.encode_looks([{"direction": "left_to_right"}]))

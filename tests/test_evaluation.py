@@ -3,7 +3,7 @@ import pytest
 
 from diffusers_textvid.data.render import render_text_video
 from diffusers_textvid.data.splits import validation_prompts
-from diffusers_textvid.data.variations import all_variations
+from diffusers_textvid.data.looks import all_looks
 from diffusers_textvid.evaluation import (
     HOLDOUT_SET_SIZE,
     PSNR_CAP_DB,
@@ -116,13 +116,13 @@ def test_evaluate_pipeline_scores_do_not_depend_on_batch_size(perturbed_pipeline
 
 
 def test_ink_checks_pass_the_true_render_in_every_look():
-    for look in all_variations():
+    for look in all_looks():
         assert all(ink_look_checks(render_text_video("HELLO", **look) / 255.0, "HELLO", look).values()), look
 
 
 def test_ink_checks_need_no_symbol_right():
     # every symbol differs, the length and the look do not
-    for look in all_variations()[::5]:
+    for look in all_looks()[::5]:
         other_text = render_text_video("QXZ97", **look) / 255.0
         assert all(ink_look_checks(other_text, "HELLO", look).values()), look
 

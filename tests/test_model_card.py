@@ -59,7 +59,7 @@ def test_card_of_a_model_with_looks_lists_them_and_scores_control_and_coverage(t
     (tmp_path / SUMMARY_FILE).write_text(json.dumps(SUMMARY))
     (tmp_path / "transformer").mkdir()
     looks = {"direction": ["right_to_left", "left_to_right"], "weight": ["bold", "light"]}
-    (tmp_path / "transformer" / "config.json").write_text(json.dumps({"variations": looks}))
+    (tmp_path / "transformer" / "config.json").write_text(json.dumps({"looks": looks}))
     row = {"set": "validation", "scheduler": "ddim", "steps": 25, "num_prompts": 100, "control_accuracy": 0.985,
            "char_accuracy": 0.9912, "prompt_accuracy": 0.97, "coverage_tv_max": 0.0734, "psnr_db": 20.46,
            "seconds_per_video": 0.21}
@@ -67,13 +67,13 @@ def test_card_of_a_model_with_looks_lists_them_and_scores_control_and_coverage(t
     text = open(write_model_card(str(tmp_path))).read()
     assert "| validation | ddim | 25 | 100 | 98.5% | 99.1% | 97.0% | 0.073 | 20.5 | 0.210 |" in text
     assert "- `direction`: right_to_left, left_to_right" in text and "- `weight`: bold, light" in text
-    assert 'variation={"direction": "left_to_right"' in text and "right to left in Comic Neue Bold" not in text
+    assert 'look={"direction": "left_to_right"' in text and "right to left in Comic Neue Bold" not in text
 
 
 def test_card_of_a_model_without_looks_describes_the_one_look(tmp_path):
     (tmp_path / SUMMARY_FILE).write_text(json.dumps(SUMMARY))
     text = open(write_model_card(str(tmp_path))).read()
-    assert "right to left in Comic Neue Bold" in text and "variation=" not in text
+    assert "right to left in Comic Neue Bold" in text and "look=" not in text
 
 
 def test_folder_without_training_summary_is_refused_by_name(tmp_path):

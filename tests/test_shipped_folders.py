@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from diffusers import AutoModel
 
-from diffusers_textvid import DEFAULT_MODEL_DIR, VARIED_MODEL_DIR, TextVideoDiTModel
+from diffusers_textvid import DEFAULT_MODEL_DIR, LOOKS_MODEL_DIR, TextVideoDiTModel
 
-SHIPPED = [DEFAULT_MODEL_DIR, VARIED_MODEL_DIR]
+SHIPPED = [DEFAULT_MODEL_DIR, LOOKS_MODEL_DIR]
 EXPECTED_FILES = {"model_index.json", "README.md", "sample.gif", "eval.json", "training_summary.json",
                   "scheduler/scheduler_config.json", "text_encoder/config.json", "text_encoder/model.safetensors",
                   "tokenizer/tokenizer.json", "tokenizer/tokenizer_config.json", "transformer/config.json",

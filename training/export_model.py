@@ -1,12 +1,12 @@
 """Evaluate a trained model folder and package it as a model shipped with diffusers-textvid.
 
     python training/export_model.py --model_dir runs/small --target diffusers_textvid/pretrained
-    python training/export_model.py --model_dir runs/varied --target diffusers_textvid/pretrained_varied
+    python training/export_model.py --model_dir runs/looks --target diffusers_textvid/pretrained_looks
 
 1. Scores the model with `textvid`'s metrics: DDIM at 25 steps on validation prompts and the
    generalisation hold-outs; on the validation prompts also DDIM and DDPM at 50 steps,
    DPM-Solver++ at 4, and DDIM, DPM-Solver++, UniPC and Euler at 8. A model trained with looks
-   (`--variations`) is scored by `evaluate_variations` instead (control, characters in the asked
+   (`--looks`) is scored by `evaluate_looks` instead (control, characters in the asked
    look, coverage of the looks it picks, PSNR), with DDIM 25 on every set and DPM-Solver++ 4 on
    the validation prompts.
 2. Writes the scores to `eval.json`, renders the model card, and saves the pipeline with fp16
@@ -24,7 +24,7 @@ import torch
 
 import diffusers_textvid
 from diffusers_textvid import TextVideoPipeline
-from diffusers_textvid.evaluation import evaluate_pipeline, evaluate_variations, evaluation_prompt_sets, model_variations
+from diffusers_textvid.evaluation import evaluate_pipeline, evaluate_looks, evaluation_prompt_sets, model_looks
 from diffusers_textvid.model_card import METRICS_FILE, SUMMARY_FILE, write_model_card, write_sample_gif
 from diffusers_textvid.schedulers import swap_scheduler
 
@@ -36,13 +36,13 @@ LOOKS_VALIDATION_RUNS = (("dpm", 4),)
 
 def score(pipe, scheduler: str, steps: int, prompt_sets: dict[str, list[str]], seed: int) -> list[dict]:
     """One metrics row per prompt set for `scheduler` at `steps`, without the per-video details; by
-    `evaluate_variations` for a model trained with looks, else by `evaluate_pipeline`."""
+    `evaluate_looks` for a model trained with looks, else by `evaluate_pipeline`."""
     swap_scheduler(pipe, scheduler, steps)
-    looks = model_variations(pipe) is not None
+    looks = model_looks(pipe) is not None
     rows = []
     for name, prompts in prompt_sets.items():
         if looks:
-            result = evaluate_variations(pipe, prompts, num_inference_steps=steps, seed=seed, batch_size=32)
+            result = evaluate_looks(pipe, prompts, num_inference_steps=steps, seed=seed, batch_size=32)
         else:
             result = evaluate_pipeline(pipe, prompts, num_inference_steps=steps, seed=seed, batch_size=32)
         rows.append({"set": name, "scheduler": scheduler, "steps": steps,
@@ -95,7 +95,7 @@ def main(argv=None):
     pipe.set_progress_bar_config(disable=True)
     prompt_sets = evaluation_prompt_sets(args.num_prompts, args.seed)
     rows = score(pipe, "ddim", 25, prompt_sets, args.seed)
-    for scheduler, steps in LOOKS_VALIDATION_RUNS if model_variations(pipe) else VALIDATION_RUNS:
+    for scheduler, steps in LOOKS_VALIDATION_RUNS if model_looks(pipe) else VALIDATION_RUNS:
         rows += score(pipe, scheduler, steps, {"validation": prompt_sets["validation"]}, args.seed)
     swap_scheduler(pipe, "ddpm")  # ship the training scheduler, as trained
 

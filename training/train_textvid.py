@@ -130,15 +130,15 @@ def train(args, accelerator: Accelerator):
     while global_step < args.max_train_steps:
         generator = step_generator(args.seed, accelerator.process_index, global_step)
         for micro_step in range(args.gradient_accumulation_steps):
-            prompts, clean, *looks = next(batches)
+            prompts, clean, *look_indices = next(batches)
             if global_step == start_step and micro_step == 0:  # shows that every process reads its own stream
                 logger.info(f"first batch: {list(prompts)}", main_process_only=False)
             prompts = drop_prompts(list(prompts), args.prompt_dropout, generator)
-            variations = drop_factors(looks[0], args.variation_dropout, generator) if looks else None
-            true_looks = look_dicts(looks[0]) if looks else None
+            looks = drop_factors(look_indices[0], args.look_dropout, generator) if look_indices else None
+            true_looks = look_dicts(look_indices[0]) if look_indices else None
             try:
                 losses = training_step(accelerator, model, optimizer, lr_scheduler, model.parameters(),
-                                       args.max_grad_norm, prompts, clean, generator, variations, true_looks)
+                                       args.max_grad_norm, prompts, clean, generator, looks, true_looks)
             except NonFiniteLoss as error:
                 # checkpoint-{global_step} holds the weights that gave this loss: the good one is older.
                 good = [path for step, path in complete_checkpoints(args.output_dir) if step < global_step]

@@ -2,7 +2,7 @@
 
 The base model (by default the one shipped in the package) stays frozen; PEFT adds low-rank layers to
 the transformer and only those train, on videos rendered in the look `--look` asks for (factors of
-`diffusers_textvid.data.VARIATIONS`). The result is one small file, loaded in one call:
+`diffusers_textvid.data.LOOK_FACTORS`). The result is one small file, loaded in one call:
 
     accelerate launch --config_file training/configs/cpu_1_process.yaml training/train_textvid_lora.py \\
         --look direction=left_to_right --output_dir runs/lora-left-to-right
@@ -62,7 +62,7 @@ def main(argv=None):
                                  num_warmup_steps=args.lr_warmup_steps * accelerator.num_processes,
                                  num_training_steps=args.max_train_steps * accelerator.num_processes)
     model, optimizer, lr_scheduler = accelerator.prepare(model, optimizer, lr_scheduler)
-    dataset = ScrollingTextDataset(seed=args.seed, process_index=accelerator.process_index, variation=args.look)
+    dataset = ScrollingTextDataset(seed=args.seed, process_index=accelerator.process_index, look=args.look)
     batches = iter(torch.utils.data.DataLoader(dataset, batch_size=args.train_batch_size))
     if accelerator.is_main_process:
         os.makedirs(args.output_dir, exist_ok=True)

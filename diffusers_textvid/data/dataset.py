@@ -5,7 +5,7 @@ import torch
 
 from .render import render_text_video
 from .splits import HoldOuts, sample_training_prompt
-from .variations import VARIATIONS, check_variation
+from .looks import LOOK_FACTORS, check_look
 
 
 def video_to_model_space(video: np.ndarray) -> torch.Tensor:
@@ -19,17 +19,17 @@ class ScrollingTextDataset(torch.utils.data.IterableDataset):
     Item `i` of the stream is a pure function of `(seed, process_index, worker_id, i)`, so processes
     and DataLoader workers never repeat each other, and a resumed run that starts at
     `start_index` sees exactly what an uninterrupted run would have seen. Every video has the look
-    `variation` (factors of `VARIATIONS`; those left out take their first value).
+    `look` (factors of `LOOK_FACTORS`; those left out take their first value).
     """
 
     def __init__(self, seed: int = 0, process_index: int = 0, start_index: int = 0, hold_outs: HoldOuts = HoldOuts(),
-                 variation: dict | None = None):
+                 look: dict | None = None):
         super().__init__()
         self.seed = seed
         self.process_index = process_index
         self.start_index = start_index
         self.hold_outs = hold_outs
-        self.variation = check_variation(variation or {})
+        self.look = check_look(look or {})
 
     def prompt_at(self, index: int, worker_id: int = 0) -> str:
         """The prompt of item `index` of this stream."""
@@ -39,7 +39,7 @@ class ScrollingTextDataset(torch.utils.data.IterableDataset):
     def item(self, index: int, worker_id: int) -> tuple:
         """Item `index` of worker `worker_id`'s stream: `(prompt, video)`."""
         prompt = self.prompt_at(index, worker_id)
-        return prompt, video_to_model_space(render_text_video(prompt, **self.variation))
+        return prompt, video_to_model_space(render_text_video(prompt, **self.look))
 
     def __iter__(self):
         worker = torch.utils.data.get_worker_info()
@@ -52,8 +52,8 @@ class ScrollingTextDataset(torch.utils.data.IterableDataset):
 
 class RandomLookDataset(ScrollingTextDataset):
     """Yields `(prompt, video, look)` forever: the prompts of `ScrollingTextDataset`, each in a look drawn
-    uniformly from every combination of `VARIATIONS`. `look` is long `(K,)`, the index of each factor's
-    value in `VARIATIONS` order, so a DataLoader batches it into `(B, K)`."""
+    uniformly from every combination of `LOOK_FACTORS`. `look` is long `(K,)`, the index of each factor's
+    value in `LOOK_FACTORS` order, so a DataLoader batches it into `(B, K)`."""
 
     def __init__(self, seed: int = 0, process_index: int = 0, start_index: int = 0, hold_outs: HoldOuts = HoldOuts()):
         super().__init__(seed, process_index, start_index, hold_outs)
@@ -62,10 +62,10 @@ class RandomLookDataset(ScrollingTextDataset):
         """The value index of each factor for item `index`: its own random stream, so the prompts are
         those of `ScrollingTextDataset` with the same arguments."""
         rng = np.random.default_rng((self.seed, self.process_index, worker_id, index, 1))
-        return [int(rng.integers(len(values))) for values in VARIATIONS.values()]
+        return [int(rng.integers(len(values))) for values in LOOK_FACTORS.values()]
 
     def item(self, index: int, worker_id: int) -> tuple:
         prompt = self.prompt_at(index, worker_id)
         look = self.look_at(index, worker_id)
-        factors = {factor: values[i] for (factor, values), i in zip(VARIATIONS.items(), look)}
+        factors = {factor: values[i] for (factor, values), i in zip(LOOK_FACTORS.items(), look)}
         return prompt, video_to_model_space(render_text_video(prompt, **factors)), torch.tensor(look)

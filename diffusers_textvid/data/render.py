@@ -1,4 +1,4 @@
-"""Render a prompt as a video of its text scrolling past, in any look of `VARIATIONS`.
+"""Render a prompt as a video of its text scrolling past, in any look of `LOOK_FACTORS`.
 
 The font is drawn once into a glyph atlas: one fixed-width cell per symbol, glyphs centred in their
 cell and sharing one baseline. A video is then pure array work: lay the cells side by side into a
@@ -16,7 +16,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from ..models.modeling_textvid import strip_left_edges
 from .prompts import VOCABULARY, normalize_prompt
-from .variations import DEFAULT_VARIATION, VARIATIONS, check_variation
+from .looks import DEFAULT_LOOK, LOOK_FACTORS, check_look
 
 NUM_FRAMES = 16
 FRAME_SIZE = 32
@@ -95,13 +95,13 @@ def frame_windows(padded: np.ndarray) -> np.ndarray:
     return np.ndarray(shape, padded.dtype, padded, strides=(column, row, column))
 
 
-def check_look(factors: dict) -> dict:
-    """`check_variation` of `factors`, and `vertical_offset` a whole number of pixels: the atlas is shifted by
+def check_drawable_look(factors: dict) -> dict:
+    """`check_look` of `factors`, and `vertical_offset` a whole number of pixels: the atlas is shifted by
     array slicing, which -2.0 (equal to -2, so a known value) cannot do."""
-    look = check_variation(factors)
+    look = check_look(factors)
     offset = look["vertical_offset"]
     if isinstance(offset, bool) or not isinstance(offset, numbers.Integral):
-        allowed = ", ".join(map(str, VARIATIONS["vertical_offset"]))
+        allowed = ", ".join(map(str, LOOK_FACTORS["vertical_offset"]))
         raise TypeError(
             f"vertical_offset must be one of the ints {allowed} (pixels below the centre), got {offset!r} "
             f"({type(offset).__name__}): the renderer shifts the glyphs by whole rows."
@@ -115,7 +115,7 @@ def text_windows(text: str, **factors) -> tuple[np.ndarray, np.ndarray]:
     is the window each frame shows, so `windows[starts]` is the video and `windows[starts + 1]` the
     same frames one pixel further along the strip."""
     prompt = normalize_prompt(text)
-    look = check_look(factors) if factors else DEFAULT_VARIATION
+    look = check_drawable_look(factors) if factors else DEFAULT_LOOK
     atlas = strip_atlas(look["weight"], look["vertical_offset"])  # (32, 37, cell)
     cell_width = atlas.shape[2]
     blanks = [BLANK] * -(-FRAME_SIZE // cell_width)  # enough blank cells to cover a frame width
@@ -129,7 +129,7 @@ def text_windows(text: str, **factors) -> tuple[np.ndarray, np.ndarray]:
 def render_text_video(text: str, **factors) -> np.ndarray:
     """uint8 `(16, 32, 32)`: the video of `text` scrolling past. Deterministic.
 
-    `factors` choose the look, each a name of `VARIATIONS` with one of its values (`direction`,
+    `factors` choose the look, each a name of `LOOK_FACTORS` with one of its values (`direction`,
     `crossing_frames`, `vertical_offset`, `weight`); a factor left out takes its first value, so with
     none the text scrolls right to left in 15 frames, centred, in bold. An unknown factor or value is
     a `ValueError`, a `vertical_offset` that is not an int (-2.0) a `TypeError`.

@@ -195,7 +195,7 @@ def clean_video_to_prediction(
 
 
 # ----------------------------------------------------------------------------------------------
-# Looks (variations) the model can be conditioned on
+# Looks the model can be conditioned on
 # ----------------------------------------------------------------------------------------------
 
 
@@ -208,13 +208,13 @@ def numbers_in(value) -> list[float]:
     return [float(value)] if isinstance(value, (int, float)) and not isinstance(value, bool) else []
 
 
-def check_variation_table(variations: dict):
-    """`ValueError` unless `variations` maps factor names to non-empty lists of distinct values."""
-    for factor, values in variations.items():
+def check_look_table(looks: dict):
+    """`ValueError` unless `looks` maps factor names to non-empty lists of distinct values."""
+    for factor, values in looks.items():
         if not isinstance(factor, str) or not isinstance(values, (list, tuple)) or not values:
-            raise ValueError(f"`variations` must map factor names to non-empty lists of values, got {factor!r}: {values!r}.")
+            raise ValueError(f"`looks` must map factor names to non-empty lists of values, got {factor!r}: {values!r}.")
         if len(set(values)) != len(values):
-            raise ValueError(f"`variations[{factor!r}]` repeats a value: {values!r}.")
+            raise ValueError(f"`looks[{factor!r}]` repeats a value: {values!r}.")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -242,7 +242,7 @@ def strip_left_edges(
 
 
 class ScrollAlignedText(torch.nn.Module):
-    """What each video token shows under every look (every combination of the factors of `variations`).
+    """What each video token shows under every look (every combination of the factors of `looks`).
     The look's crossing_frames, direction and weight set where each symbol cell lies in each frame
     (cells are `cell_widths[weight]` pixels wide, laid side by side). A token's vector under a look is
     the text features of the symbols under its left and right pixel columns (zeros where no symbol is),
@@ -250,21 +250,21 @@ class ScrollAlignedText(torch.nn.Module):
     blocks mix these over the looks the video may show (`allowed`), weighted by their guess of the look.
     Looks that scroll alike (they differ in offset only) share one text vector, computed once per scroll."""
 
-    def __init__(self, dim: int, variations: dict, cell_widths: dict, patch_size: tuple, frame_width: int):
+    def __init__(self, dim: int, looks: dict, cell_widths: dict, patch_size: tuple, frame_width: int):
         super().__init__()
         if patch_size[0] != 1:
             raise ValueError(f"Scroll alignment needs one frame per token (patch_size[0] == 1), got {patch_size}.")
-        missing = [factor for factor in SCROLL_FACTORS if factor not in (variations or {})]
+        missing = [factor for factor in SCROLL_FACTORS if factor not in (looks or {})]
         if missing:
-            raise ValueError(f"scroll_cell_widths needs the factors {list(SCROLL_FACTORS)} in `variations`; missing {missing}.")
-        unsized = [weight for weight in variations["weight"] if weight not in cell_widths]
+            raise ValueError(f"scroll_cell_widths needs the factors {list(SCROLL_FACTORS)} in `looks`; missing {missing}.")
+        unsized = [weight for weight in looks["weight"] if weight not in cell_widths]
         if unsized:
             raise ValueError(f"scroll_cell_widths has no width for weight(s) {unsized}.")
-        bad = [direction for direction in variations["direction"] if direction not in ("right_to_left", "left_to_right")]
+        bad = [direction for direction in looks["direction"] if direction not in ("right_to_left", "left_to_right")]
         if bad:
             raise ValueError(f"Scroll alignment knows the directions right_to_left and left_to_right, not {bad}.")
-        self.factors = sorted(variations)  # the columns of `variation_ids`
-        self.values = {factor: list(variations[factor]) for factor in self.factors}
+        self.factors = sorted(looks)  # the columns of `look_ids`
+        self.values = {factor: list(looks[factor]) for factor in self.factors}
         # Every look as the value index of each factor, factors in name order.
         self.looks = list(itertools.product(*(range(len(self.values[factor])) for factor in self.factors)))
         self.scrolls = sorted({self.scroll_of(look) for look in range(len(self.looks))})  # (crossing, direction, weight)
@@ -312,16 +312,16 @@ class ScrollAlignedText(torch.nn.Module):
             self.index_cache[key] = tables.reshape(3, num_tokens, len(self.scrolls), -1)
         return self.index_cache[key]
 
-    def allowed(self, variation_ids: torch.Tensor) -> torch.Tensor:
-        """bool `(B, S)`: the looks that agree with every factor `variation_ids` `(B, K)` gives (id 0,
+    def allowed(self, look_ids: torch.Tensor) -> torch.Tensor:
+        """bool `(B, S)`: the looks that agree with every factor `look_ids` `(B, K)` gives (id 0,
         left out, agrees with every value)."""
         looks = torch.tensor(self.looks)  # (S, K) value indices
-        given = variation_ids.cpu()  # (B, K), 1 + value index, or 0
+        given = look_ids.cpu()  # (B, K), 1 + value index, or 0
         return ((given[:, None] == 0) | (given[:, None] == looks[None] + 1)).all(dim=2)
 
-    def true_look(self, full_variation_ids: torch.Tensor) -> torch.Tensor:
-        """long `(B,)`: the look number of each video whose `full_variation_ids` `(B, K)` give every factor."""
-        allowed = self.allowed(full_variation_ids)
+    def true_look(self, full_look_ids: torch.Tensor) -> torch.Tensor:
+        """long `(B,)`: the look number of each video whose `full_look_ids` `(B, K)` give every factor."""
+        allowed = self.allowed(full_look_ids)
         if not (allowed.sum(dim=1) == 1).all():
             raise ValueError("`true_look` needs every factor of the look given (no id 0).")
         return allowed.long().argmax(dim=1)
@@ -372,8 +372,8 @@ class TextVideoDiTModel(ModelMixin, ConfigMixin, PeftAdapterMixin):
             `"clean_video"`; must match the scheduler's `prediction_type`.
         num_train_timesteps, beta_start, beta_end, beta_schedule: the training noise schedule, as in
             the scheduler config (used by `"clean_video"` only).
-        variations (`dict[str, list]`, *optional*): the looks the model is conditioned on, factor name ->
-            its values (as `diffusers_textvid.data.VARIATIONS`). Each factor gets a small embedding
+        looks (`dict[str, list]`, *optional*): the looks the model is conditioned on, factor name ->
+            its values (as `diffusers_textvid.data.LOOK_FACTORS`). Each factor gets a small embedding
             table, added to the timestep conditioning like the class labels of DiT; row 0 of each table
             means "left out", which training with factor dropout teaches to sample. None: no looks.
         text_length_positions (`int`, defaults to 0): if above 0, one more position table per count of
@@ -382,13 +382,13 @@ class TextVideoDiTModel(ModelMixin, ConfigMixin, PeftAdapterMixin):
             from the length of the text. Each of these tables gives every token a vector of its own,
             where the shared tables are a sum of one frame, one row and one column vector. Needs
             `encoder_attention_mask`.
-        length_position_factors (`list[str]`, *optional*): factors of `variations` that also pick the
+        length_position_factors (`list[str]`, *optional*): factors of `looks` that also pick the
             length's table: one table per text length and per combination of these factors' ids (0, left
             out, included), so that a table can hold where each symbol lies in each frame for one direction
-            and speed. Needs `text_length_positions`; `forward` then reads `variation_ids`.
+            and speed. Needs `text_length_positions`; `forward` then reads `look_ids`.
         scroll_cell_widths (`dict[str, int]`, *optional*): width in pixels of a symbol's cell for each value
             of the `weight` factor. Turns on scroll alignment (`ScrollAlignedText`): the model computes, for
-            every (crossing_frames, direction, weight) of `variations`, which symbol each video token shows,
+            every (crossing_frames, direction, weight) of `looks`, which symbol each video token shows,
             and every block adds that text to its tokens, mixed over the looks that agree with the factors
             given, with weights it guesses from the video itself for those left out. Needs one frame per
             token and `encoder_attention_mask`.
@@ -398,9 +398,13 @@ class TextVideoDiTModel(ModelMixin, ConfigMixin, PeftAdapterMixin):
 
     @classmethod
     def extract_init_dict(cls, config_dict, **kwargs):
-        # A saved pipeline's transformer/config.json has an `auto_map`, which tells `diffusers.AutoModel` the
-        # file of this class; it is no argument of `__init__`, so leave it out rather than warn about it.
+        # A self-contained folder's transformer/config.json has an `auto_map`, which tells `diffusers.AutoModel`
+        # the file of this class; it is no argument of `__init__`, so leave it out rather than warn about it.
         config_dict = {key: value for key, value in config_dict.items() if key != "auto_map"}
+        if "variations" in config_dict:  # the deprecated name of `looks`, in folders saved before the rename
+            if config_dict.get("looks") is not None:
+                raise ValueError("The transformer config has both `looks` and its old name `variations`: keep `looks`.")
+            config_dict["looks"] = config_dict.pop("variations")
         return super().extract_init_dict(config_dict, **kwargs)
 
     @register_to_config
@@ -422,7 +426,7 @@ class TextVideoDiTModel(ModelMixin, ConfigMixin, PeftAdapterMixin):
         beta_start: float = 1e-4,
         beta_end: float = 0.02,
         beta_schedule: str = "linear",
-        variations: dict[str, list] | None = None,
+        looks: dict[str, list] | None = None,
         text_length_positions: int = 0,
         length_position_factors: list[str] | None = None,
         scroll_cell_widths: dict[str, int] | None = None,
@@ -460,7 +464,7 @@ class TextVideoDiTModel(ModelMixin, ConfigMixin, PeftAdapterMixin):
             isinstance(length_position_factors, (list, tuple)) and all(isinstance(f, str) for f in length_position_factors)
         ):
             raise ValueError(
-                f"length_position_factors must be a list of factor names of `variations` (or null), got "
+                f"length_position_factors must be a list of factor names of `looks` (or null), got "
                 f"{length_position_factors!r}."
             )
         if scroll_cell_widths is not None and not (
@@ -475,13 +479,13 @@ class TextVideoDiTModel(ModelMixin, ConfigMixin, PeftAdapterMixin):
         looked_up = sorted(length_position_factors or [])
         if looked_up and not text_length_positions:
             raise ValueError("length_position_factors needs text_length_positions above 0.")
-        unknown = [factor for factor in looked_up if factor not in (variations or {})]
+        unknown = [factor for factor in looked_up if factor not in (looks or {})]
         if unknown:
-            raise ValueError(f"length_position_factors {unknown} are not factors of `variations` ({variations}).")
-        # Not buffers: derived from the config. Columns of `variation_ids` (factors in name order) and the
+            raise ValueError(f"length_position_factors {unknown} are not factors of `looks` ({looks}).")
+        # Not buffers: derived from the config. Columns of `look_ids` (factors in name order) and the
         # number of ids of each looked-up factor.
-        self.length_position_columns = [sorted(variations).index(factor) for factor in looked_up]
-        self.length_position_sizes = [len(variations[factor]) + 1 for factor in looked_up]
+        self.length_position_columns = [sorted(looks).index(factor) for factor in looked_up]
+        self.length_position_sizes = [len(looks[factor]) + 1 for factor in looked_up]
         combinations = math.prod(self.length_position_sizes)
         # (lengths * combinations, F', H', W', D); zero at first, so a new model starts from the shared tables.
         self.length_position = (
@@ -496,19 +500,19 @@ class TextVideoDiTModel(ModelMixin, ConfigMixin, PeftAdapterMixin):
             torch.nn.Linear(hidden_size, hidden_size),
         )
         self.scroll_text = (
-            ScrollAlignedText(hidden_size, variations, scroll_cell_widths, patch_size, sample_size)
+            ScrollAlignedText(hidden_size, looks, scroll_cell_widths, patch_size, sample_size)
             if scroll_cell_widths
             else None
         )
-        looks = len(self.scroll_text.looks) if self.scroll_text is not None else 0
+        look_hypotheses = len(self.scroll_text.looks) if self.scroll_text is not None else 0
         self.blocks = torch.nn.ModuleList(
-            [TextVideoDiTBlock(hidden_size, num_attention_heads, mlp_ratio, looks) for _ in range(num_layers)]
+            [TextVideoDiTBlock(hidden_size, num_attention_heads, mlp_ratio, look_hypotheses) for _ in range(num_layers)]
         )
         self.output_layer = OutputLayer(hidden_size, patch_volume)
-        if variations:
-            check_variation_table(variations)
+        if looks:
+            check_look_table(looks)
             # Factors in name order: a saved config.json sorts its keys, so this order survives a reload.
-            sizes = [len(variations[factor]) + 1 for factor in sorted(variations)]  # row 0 of each: left out
+            sizes = [len(looks[factor]) + 1 for factor in sorted(looks)]  # row 0 of each: left out
             self.variation_embedding = torch.nn.Embedding(sum(sizes), hidden_size)
             # Not buffers: derived from the config, so never saved.
             self.variation_offsets = torch.tensor([0] + sizes[:-1]).cumsum(0)
@@ -563,34 +567,34 @@ class TextVideoDiTModel(ModelMixin, ConfigMixin, PeftAdapterMixin):
                 f"{config.sample_size}x{config.sample_size} position table."
             )
 
-    def encode_variations(self, variations: list[dict]) -> torch.Tensor:
-        """`(B, K)` long ids for `variations`, one dict per video, over the K factors of the config in name
+    def encode_looks(self, looks: list[dict]) -> torch.Tensor:
+        """`(B, K)` long ids for `looks`, one dict per video, over the K factors of the config in name
         order: 0 for a factor left out, 1 + the index of its value otherwise. `ValueError` naming an
         unknown factor or value, or any factor asked of a model without looks."""
-        table = self.config.variations or {}
+        table = self.config.looks or {}
         rows = []
-        for variation in variations:
-            if not isinstance(variation, dict):
-                raise TypeError(f"A variation must be a dict of factor -> value, got {type(variation).__name__}.")
-            if variation and not table:
+        for look in looks:
+            if not isinstance(look, dict):
+                raise TypeError(f"A look must be a dict of factor -> value, got {type(look).__name__}.")
+            if look and not table:
                 raise ValueError(
-                    f"This model was trained without looks, so it cannot be asked for {variation}; use a model "
-                    "trained with looks (training/train_textvid.py --variations)."
+                    f"This model was trained without looks, so it cannot be asked for {look}; use a model "
+                    "trained with looks (training/train_textvid.py --looks)."
                 )
-            unknown = sorted(set(variation) - set(table))
+            unknown = sorted(set(look) - set(table))
             if unknown:
-                raise ValueError(f"Unknown variation factor(s) {', '.join(map(repr, unknown))}; known: {', '.join(table)}.")
+                raise ValueError(f"Unknown look factor(s) {', '.join(map(repr, unknown))}; known: {', '.join(table)}.")
             row = []
             for factor in sorted(table):
                 values = table[factor]
-                if factor not in variation:
+                if factor not in look:
                     row.append(0)
-                elif variation[factor] in values:
-                    row.append(1 + list(values).index(variation[factor]))
+                elif look[factor] in values:
+                    row.append(1 + list(values).index(look[factor]))
                 else:
-                    raise ValueError(f"{factor}={variation[factor]!r} is not one of {tuple(values)}.")
+                    raise ValueError(f"{factor}={look[factor]!r} is not one of {tuple(values)}.")
             rows.append(row)
-        return torch.tensor(rows, dtype=torch.long).reshape(len(variations), len(table))
+        return torch.tensor(rows, dtype=torch.long).reshape(len(looks), len(table))
 
     def position_embedding(self, frames: int, rows: int, columns: int) -> torch.Tensor:
         """`(F' * H' * W', D)`: sum of the frame, row and column tables, tokens in patchify order."""
@@ -602,12 +606,12 @@ class TextVideoDiTModel(ModelMixin, ConfigMixin, PeftAdapterMixin):
         return table.reshape(frames * rows * columns, -1)
 
     def length_position_embedding(
-        self, encoder_attention_mask: torch.Tensor | None, variation_ids: torch.Tensor | None,
+        self, encoder_attention_mask: torch.Tensor | None, look_ids: torch.Tensor | None,
         frames: int, rows: int, columns: int
     ) -> torch.Tensor:
         """`(B, F' * H' * W', D)`: the position table of each video's text length (and, with
-        `length_position_factors`, of its ids of those factors in `variation_ids` `(B, K)`, from
-        `checked_variation_ids`), tokens in patchify order. Only for a model with `text_length_positions`
+        `length_position_factors`, of its ids of those factors in `look_ids` `(B, K)`, from
+        `checked_look_ids`), tokens in patchify order. Only for a model with `text_length_positions`
         in its config."""
         if encoder_attention_mask is None:
             raise ValueError(
@@ -623,30 +627,30 @@ class TextVideoDiTModel(ModelMixin, ConfigMixin, PeftAdapterMixin):
             )
         index = lengths
         for column, size in zip(self.length_position_columns, self.length_position_sizes):
-            index = index * size + variation_ids[:, column].to(lengths.device)
+            index = index * size + look_ids[:, column].to(lengths.device)
         tables = self.length_position[index.to(self.length_position.device), :frames, :rows, :columns]
         return tables.reshape(len(lengths), frames * rows * columns, -1)
 
-    def checked_variation_ids(self, variation_ids: torch.Tensor | None, batch: int) -> torch.Tensor | None:
-        """`variation_ids` `(B, K)`, or all factors left out (zeros) for None; None for a model without looks.
+    def checked_look_ids(self, look_ids: torch.Tensor | None, batch: int) -> torch.Tensor | None:
+        """`look_ids` `(B, K)`, or all factors left out (zeros) for None; None for a model without looks.
         `ValueError` for ids given to a model without looks, or of the wrong shape."""
         if self.variation_embedding is None:
-            if variation_ids is not None:
-                raise ValueError("`variation_ids` given to a model trained without looks (its config has no variations).")
+            if look_ids is not None:
+                raise ValueError("`look_ids` given to a model trained without looks (its config has no looks).")
             return None
         num_factors = len(self.variation_offsets)
-        if variation_ids is None:
+        if look_ids is None:
             return torch.zeros(batch, num_factors, dtype=torch.long)
-        if variation_ids.shape != (batch, num_factors):
-            raise ValueError(f"`variation_ids` must have shape {(batch, num_factors)}, got {tuple(variation_ids.shape)}.")
-        return variation_ids
+        if look_ids.shape != (batch, num_factors):
+            raise ValueError(f"`look_ids` must have shape {(batch, num_factors)}, got {tuple(look_ids.shape)}.")
+        return look_ids
 
-    def look_embedding(self, variation_ids: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:
-        """`(B, D)` sum of the factor embeddings of `variation_ids` `(B, K)`, from `checked_variation_ids`
+    def look_embedding(self, look_ids: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:
+        """`(B, D)` sum of the factor embeddings of `look_ids` `(B, K)`, from `checked_look_ids`
         (zeros for a model without looks)."""
-        if variation_ids is None:
+        if look_ids is None:
             return torch.zeros_like(like)
-        rows = variation_ids.to(like.device) + self.variation_offsets.to(like.device)  # (B, K)
+        rows = look_ids.to(like.device) + self.variation_offsets.to(like.device)  # (B, K)
         return self.variation_embedding(rows).sum(dim=1).to(like.dtype)  # (B, D)
 
     def set_adapters(self, adapter_names, weights=None):
@@ -669,7 +673,7 @@ class TextVideoDiTModel(ModelMixin, ConfigMixin, PeftAdapterMixin):
         timestep: torch.Tensor | float | int,
         encoder_hidden_states: torch.Tensor,
         encoder_attention_mask: torch.Tensor | None = None,
-        variation_ids: torch.Tensor | None = None,
+        look_ids: torch.Tensor | None = None,
         return_dict: bool = True,
     ) -> TextVideoDiTOutput | tuple[torch.Tensor]:
         """
@@ -678,8 +682,8 @@ class TextVideoDiTModel(ModelMixin, ConfigMixin, PeftAdapterMixin):
             timestep: `(B,)` or a scalar; integer or float (Euler-type schedulers pass floats).
             encoder_hidden_states: `(B, L, text_embed_dim)` text encoder output.
             encoder_attention_mask: `(B, L)`, 1 for real tokens and 0 for padding; None attends to all.
-            variation_ids: `(B, K)` long, from `encode_variations`; None leaves every factor out (the model
-                samples the look). Only for a model with `variations` in its config.
+            look_ids: `(B, K)` long, from `encode_looks`; None leaves every factor out (the model
+                samples the look). Only for a model with `looks` in its config.
             return_dict: return a `TextVideoDiTOutput` (True) or a plain tuple.
         """
         self.check_sample_shape(hidden_states.shape)
@@ -688,13 +692,13 @@ class TextVideoDiTModel(ModelMixin, ConfigMixin, PeftAdapterMixin):
         pt, ph, pw = self.config.patch_size
         timestep = torch.as_tensor(timestep, device=hidden_states.device)
         timestep = timestep.reshape(-1).expand(batch) if timestep.numel() == 1 else timestep.reshape(batch)
-        variation_ids = self.checked_variation_ids(variation_ids, batch)
+        look_ids = self.checked_look_ids(look_ids, batch)
 
         x = self.patch_embedding(patchify(hidden_states, (pt, ph, pw)))  # (B, N, D)
         grid = (shape[2] // pt, shape[3] // ph, shape[4] // pw)
         x = x + self.position_embedding(*grid).to(x.dtype)
         if self.length_position is not None:
-            x = x + self.length_position_embedding(encoder_attention_mask, variation_ids, *grid).to(x.dtype)
+            x = x + self.length_position_embedding(encoder_attention_mask, look_ids, *grid).to(x.dtype)
 
         text = self.text_projection(encoder_hidden_states)  # (B, L, D)
         if encoder_attention_mask is None:
@@ -705,7 +709,7 @@ class TextVideoDiTModel(ModelMixin, ConfigMixin, PeftAdapterMixin):
             text_mask = encoder_attention_mask.bool()[:, None, None, :]  # (B, 1, 1, L)
         time_features = self.timestep_features(timestep).to(x.dtype)  # (B, timestep_embed_dim)
         conditioning = self.timestep_embedding(time_features) + pooled_text  # (B, D)
-        conditioning = conditioning + self.look_embedding(variation_ids, conditioning)
+        conditioning = conditioning + self.look_embedding(look_ids, conditioning)
         scroll = (None, None, None, None)
         if self.scroll_text is not None:
             if encoder_attention_mask is None:
@@ -718,7 +722,7 @@ class TextVideoDiTModel(ModelMixin, ConfigMixin, PeftAdapterMixin):
                 self.scroll_text(text, num_symbols, grid),
                 self.scroll_text.look_scrolls().to(x.device),
                 self.scroll_text.look_vector.weight.to(x.dtype),
-                self.scroll_text.allowed(variation_ids).to(x.device),
+                self.scroll_text.allowed(look_ids).to(x.device),
             )
 
         look_logits = []

@@ -11,6 +11,7 @@ import inspect
 import json
 import os
 import shutil
+import warnings
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -202,12 +203,12 @@ class TextVideoPipeline(DiffusionPipeline, TextVideoLoraLoaderMixin):
         eta=0.0,
         generator=None,
         callback_on_step_end=None,
-        variation=None,
+        look=None,
         draw_left_out_look=True,
     ) -> tuple[list[str] | None, list[str] | None, torch.Tensor | None]:
         """Validate every argument before any work (the checks themselves are in `input_checks.py`);
         return the normalised prompts and negative prompts (None where embeddings stand in for them) and
-        the look ids `(B * num_videos_per_prompt, K)` of `variation` (None when no look is asked for).
+        the look ids `(B * num_videos_per_prompt, K)` of `look` (None when no look is asked for).
         Raises `TypeError` for a value of the wrong kind, `ValueError` for a wrong value."""
         if (prompt is None) == (prompt_embeds is None):
             raise ValueError("Give either `prompt` or `prompt_embeds`, not both and not neither.")
@@ -247,7 +248,7 @@ class TextVideoPipeline(DiffusionPipeline, TextVideoLoraLoaderMixin):
         if output_type not in ("np", "pt", "pil", "latent"):
             raise ValueError(f"`output_type` must be 'np', 'pt', 'pil' or 'latent', got {output_type!r}.")
         check_generator(generator, batch_size * num_videos_per_prompt)
-        variation_ids = self.variation_ids(variation, batch_size, num_videos_per_prompt)
+        look_ids = self.look_ids(look, batch_size, num_videos_per_prompt)
         if latents is not None:
             check_latents(latents, self.latent_shape(batch_size * num_videos_per_prompt))
         unknown_inputs = set(callback_on_step_end_tensor_inputs or []) - set(self._callback_tensor_inputs)
@@ -255,7 +256,7 @@ class TextVideoPipeline(DiffusionPipeline, TextVideoLoraLoaderMixin):
             raise ValueError(
                 f"`callback_on_step_end_tensor_inputs` has {sorted(unknown_inputs)}; allowed: {self._callback_tensor_inputs}."
             )
-        return prompts, negative_prompts, variation_ids
+        return prompts, negative_prompts, look_ids
 
     def check_text_embeddings(self, name: str, embeddings, mask, batch_size: int | None = None):
         """`check_embeddings`, also against the transformer where there is one: its text width, and the text
@@ -265,20 +266,20 @@ class TextVideoPipeline(DiffusionPipeline, TextVideoLoraLoaderMixin):
         max_tokens = config.text_length_positions - 1 if config is not None and config.text_length_positions else None
         check_embeddings(name, embeddings, mask, batch_size, text_width, max_tokens)
 
-    def variation_ids(self, variation, batch_size: int, num_videos_per_prompt: int) -> torch.Tensor | None:
-        """`(B * num_videos_per_prompt, K)` look ids of `variation` (a dict for every prompt, or a list of
-        one dict per prompt), each prompt's row repeated for its videos; None for no variation."""
-        if variation is None:
+    def look_ids(self, look, batch_size: int, num_videos_per_prompt: int) -> torch.Tensor | None:
+        """`(B * num_videos_per_prompt, K)` look ids of `look` (a dict for every prompt, or a list of
+        one dict per prompt), each prompt's row repeated for its videos; None for no look."""
+        if look is None:
             return None
-        if isinstance(variation, dict):
-            variation = [variation] * batch_size
-        elif not isinstance(variation, (list, tuple)):
-            raise TypeError(f"`variation` must be a dict or a list of dicts, got {type(variation).__name__}.")
-        elif len(variation) != batch_size:
-            raise ValueError(f"`variation` has {len(variation)} entries but there are {batch_size} prompts.")
-        if not any(variation) and not self.transformer.config.get("variations"):
+        if isinstance(look, dict):
+            look = [look] * batch_size
+        elif not isinstance(look, (list, tuple)):
+            raise TypeError(f"`look` must be a dict or a list of dicts, got {type(look).__name__}.")
+        elif len(look) != batch_size:
+            raise ValueError(f"`look` has {len(look)} entries but there are {batch_size} prompts.")
+        if not any(look) and not self.transformer.config.get("looks"):
             return None  # nothing asked of a model without looks
-        return self.transformer.encode_variations(list(variation)).repeat_interleave(num_videos_per_prompt, dim=0)
+        return self.transformer.encode_looks(list(look)).repeat_interleave(num_videos_per_prompt, dim=0)
 
     def encode_text(self, prompts: list[str], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         """Tokens -> text encoder: `(embeddings (B, L, D_text), attention mask (B, L))`, L the tokenizer's length."""
@@ -365,20 +366,20 @@ class TextVideoPipeline(DiffusionPipeline, TextVideoLoraLoaderMixin):
         return kwargs
 
     @torch.no_grad()
-    def draw_left_out_look(self, latents, timestep, text, text_mask, variation_ids, generator) -> torch.Tensor:
-        """`variation_ids` `(B, K)` with the factors left out of each video drawn from the model's own guess
+    def draw_left_out_look(self, latents, timestep, text, text_mask, look_ids, generator) -> torch.Tensor:
+        """`look_ids` `(B, K)` with the factors left out of each video drawn from the model's own guess
         of the look on the starting noise `latents` at the first `timestep`: the chance of each look it
         learned (`look_guess_weight` in training), among those the given factors allow. One draw per video
         from `generator` (its own when a list). Only for a model with scroll alignment."""
         alignment = self.transformer.scroll_text
         model_input = self.scheduler.scale_model_input(latents, timestep)
         logits = self.transformer(
-            model_input, timestep.expand(len(latents)), text, text_mask, variation_ids=variation_ids
+            model_input, timestep.expand(len(latents)), text, text_mask, look_ids=look_ids
         ).look_logits[-1]  # (B, S), the last block's guess
         chances = logits.float().softmax(dim=1).cpu()
         generators = generator if isinstance(generator, list) else [generator] * len(latents)
         looks = [int(torch.multinomial(chance, 1, generator=row_generator)) for chance, row_generator in zip(chances, generators)]
-        return torch.tensor([alignment.looks[look] for look in looks]).to(variation_ids) + 1
+        return torch.tensor([alignment.looks[look] for look in looks]).to(look_ids) + 1
 
     # ------------------------------------------------------------------------------------------
     # Sampling
@@ -418,12 +419,13 @@ class TextVideoPipeline(DiffusionPipeline, TextVideoLoraLoaderMixin):
         prompt_attention_mask: torch.Tensor | None = None,
         negative_prompt_embeds: torch.Tensor | None = None,
         negative_prompt_attention_mask: torch.Tensor | None = None,
-        variation: dict | list[dict] | None = None,
+        look: dict | list[dict] | None = None,
         draw_left_out_look: bool = True,
         output_type: str = "np",
         return_dict: bool = True,
         callback_on_step_end: Callable[[DiffusionPipeline, int, torch.Tensor, dict], dict] | None = None,
         callback_on_step_end_tensor_inputs: list[str] = ["latents"],
+        variation: dict | list[dict] | None = None,
     ) -> TextVideoPipelineOutput | tuple:
         """Generate videos of `prompt` scrolling past.
 
@@ -442,8 +444,8 @@ class TextVideoPipeline(DiffusionPipeline, TextVideoLoraLoaderMixin):
             prompt_attention_mask (`torch.Tensor`, *optional*): `(B, L)`, required with `prompt_embeds`.
             negative_prompt_embeds (`torch.Tensor`, *optional*): `(B, L, D_text)`, instead of `negative_prompt`.
             negative_prompt_attention_mask (`torch.Tensor`, *optional*): `(B, L)`, required with them.
-            variation (`dict` or `list[dict]`, *optional*): the look, for a model trained with looks
-                (`transformer.config.variations`): factor -> value, e.g. `{"direction": "left_to_right"}`,
+            look (`dict` or `list[dict]`, *optional*): the look, for a model trained with looks
+                (`transformer.config.looks`): factor -> value, e.g. `{"direction": "left_to_right"}`,
                 one dict for every prompt or a list with one per prompt. Factors given are obeyed;
                 factors left out (all of them by default) are sampled by the model, so each seed can
                 draw another look. A model without looks accepts only None or empty dicts.
@@ -459,15 +461,22 @@ class TextVideoPipeline(DiffusionPipeline, TextVideoLoraLoaderMixin):
                 `pipe._guidance_scale` or set `pipe._interrupt = True`.
             callback_on_step_end_tensor_inputs (`list[str]`, defaults to `["latents"]`): which tensors it gets.
 
+            variation: the deprecated name of `look`.
+
         Examples:
 
         Returns:
             `TextVideoPipelineOutput` with `frames`, or `(frames,)` when `return_dict` is False.
         """
-        prompts, negative_prompts, variation_ids = self.check_inputs(
+        if variation is not None:
+            if look is not None:
+                raise ValueError("Give `look` only: `variation` is its deprecated name.")
+            warnings.warn("`variation=` is deprecated: call the pipeline with `look=`.", FutureWarning, stacklevel=2)
+            look = variation
+        prompts, negative_prompts, look_ids = self.check_inputs(
             prompt, negative_prompt, prompt_embeds, prompt_attention_mask, negative_prompt_embeds,
             negative_prompt_attention_mask, num_inference_steps, guidance_scale, num_videos_per_prompt, latents,
-            output_type, callback_on_step_end_tensor_inputs, eta, generator, callback_on_step_end, variation,
+            output_type, callback_on_step_end_tensor_inputs, eta, generator, callback_on_step_end, look,
             draw_left_out_look,
         )
         self._guidance_scale = guidance_scale
@@ -485,11 +494,11 @@ class TextVideoPipeline(DiffusionPipeline, TextVideoLoraLoaderMixin):
         latents = self.prepare_latents(prompt_embeds.shape[0], prompt_embeds.dtype, device, generator, latents)
         extra_step_kwargs = self.step_kwargs(generator, eta)
         aligned = getattr(self.transformer, "scroll_text", None) is not None  # scroll alignment: looks guessed
-        if aligned and variation_ids is None:
-            variation_ids = self.transformer.checked_variation_ids(None, len(latents))  # every factor left out
-        if aligned and draw_left_out_look and (variation_ids == 0).any():
-            variation_ids = self.draw_left_out_look(
-                latents, timesteps[0], prompt_embeds, prompt_attention_mask, variation_ids, generator
+        if aligned and look_ids is None:
+            look_ids = self.transformer.checked_look_ids(None, len(latents))  # every factor left out
+        if aligned and draw_left_out_look and (look_ids == 0).any():
+            look_ids = self.draw_left_out_look(
+                latents, timesteps[0], prompt_embeds, prompt_attention_mask, look_ids, generator
             )
 
         with self.progress_bar(total=len(timesteps)) as progress_bar:
@@ -508,12 +517,12 @@ class TextVideoPipeline(DiffusionPipeline, TextVideoLoraLoaderMixin):
                     text = torch.cat([negative_prompt_embeds, prompt_embeds])
                     text_mask = torch.cat([negative_prompt_attention_mask, prompt_attention_mask])
                     # Guidance acts on the text only: both halves ask for the same look.
-                    looks = None if variation_ids is None else torch.cat([variation_ids, variation_ids])
+                    looks = None if look_ids is None else torch.cat([look_ids, look_ids])
                 else:
-                    model_input, text, text_mask, looks = latents, prompt_embeds, prompt_attention_mask, variation_ids
+                    model_input, text, text_mask, looks = latents, prompt_embeds, prompt_attention_mask, look_ids
                 model_input = self.scheduler.scale_model_input(model_input, timestep)
                 prediction = self.transformer(
-                    model_input, timestep.expand(model_input.shape[0]), text, text_mask, variation_ids=looks
+                    model_input, timestep.expand(model_input.shape[0]), text, text_mask, look_ids=looks
                 ).sample  # (B or 2B, C, F, H, W)
                 if guided:
                     unconditional, conditional = prediction.chunk(2)

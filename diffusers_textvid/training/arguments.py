@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from ..data.prompts import normalize_prompt
-from ..data.variations import VARIATIONS, check_variation
+from ..data.looks import LOOK_FACTORS, check_look
 from ..diffusion_loss import LOSS_WEIGHTINGS, OwnEstimateInputs
 from ..presets import PRESETS, build_scheduler, transformer_arguments
 from ..tracking import check_report_to
@@ -31,15 +31,16 @@ def parse_training_args(argv=None, description: str | None = None) -> argparse.N
     model.add_argument("--pretrained_model_name_or_path", default=None,
                        help="Start from this trained pipeline (folder or Hub repo id) instead of an untrained preset: "
                             "a fine-tune. --model_preset is then only a label; --model_config, --prediction_type and "
-                            "--variations cannot be combined with it.")
+                            "--looks cannot be combined with it.")
     model.add_argument("--model_preset", default="small", choices=sorted(PRESETS), help="Named size from build_pipeline.")
     model.add_argument("--model_config", default=None, help="JSON file of TextVideoDiTModel arguments overriding the preset's.")
     model.add_argument("--prediction_type", default=None, choices=["epsilon", "v_prediction", "sample"],
                        help="Training target; defaults to the preset's. Written into the scheduler config.")
     model.add_argument("--gradient_checkpointing", action="store_true")
-    model.add_argument("--variations", action="store_true",
-                       help="Train on random looks (every combination of diffusers_textvid.data.VARIATIONS, drawn "
-                            "uniformly) with the transformer conditioned on them: the pipeline's `variation=`.")
+    model.add_argument("--looks", "--variations", dest="looks", action="store_true",
+                       help="Train on random looks (every combination of diffusers_textvid.data.LOOK_FACTORS, drawn "
+                            "uniformly) with the transformer conditioned on them: the pipeline's `look=`. "
+                            "(--variations is its deprecated name.)")
 
     train = parser.add_argument_group("training")
     train.add_argument("--output_dir", default="textvid-model")
@@ -65,9 +66,10 @@ def parse_training_args(argv=None, description: str | None = None) -> argparse.N
     add_own_estimate_arguments(train)
     train.add_argument("--prompt_dropout", type=float, default=0.1,
                        help="Share of prompts replaced by the empty prompt, for classifier-free guidance.")
-    train.add_argument("--variation_dropout", type=float, default=0.5,
-                       help="With --variations: chance that each factor of a video's look is left out of the "
-                            "conditioning, which teaches the model to sample the factors it is not given.")
+    train.add_argument("--look_dropout", "--variation_dropout", dest="look_dropout", type=float, default=0.5,
+                       help="With --looks: chance that each factor of a video's look is left out of the "
+                            "conditioning, which teaches the model to sample the factors it is not given. "
+                            "(--variation_dropout is its deprecated name.)")
     train.add_argument("--look_guess_weight", type=float, default=0.0,
                        help="For a model with scroll alignment (`scroll_cell_widths` in --model_config): weight of "
                             "the cross-entropy that teaches every block's guess of the scroll (direction, "
@@ -121,7 +123,7 @@ FLOAT_ARGUMENTS = {  # name: (lowest, highest, whether the lowest itself is allo
     "max_grad_norm": (0.0, None, False),
     "snr_gamma": (0.0, None, False),
     "ema_decay": (0.0, 1.0, True),
-    "variation_dropout": (0.0, 1.0, True),
+    "look_dropout": (0.0, 1.0, True),
     "look_guess_weight": (0.0, None, True),
 }
 MAX_SEED = 2**32 - 1  # numpy's global seed, which accelerate's set_seed also sets, takes no more
@@ -139,7 +141,7 @@ def check_training_args(args: argparse.Namespace):
         check_model_config(args)
     if args.pretrained_model_name_or_path is not None:
         clashing = [f"--{name}" for name in ("model_config", "prediction_type") if getattr(args, name) is not None]
-        clashing += ["--variations"] if args.variations else []
+        clashing += ["--looks"] if args.looks else []
         if clashing:
             raise ValueError(f"--pretrained_model_name_or_path fixes the model; it cannot be combined with {', '.join(clashing)}.")
     check_output_dir(args)
@@ -231,12 +233,32 @@ def check_model_source(name: str):
 
 def check_model_config(args: argparse.Namespace):
     """`--model_config` must be a JSON object of `TextVideoDiTModel` arguments that builds a model of the
-    run's preset; its looks (`variations`) must be the renderer's and must not clash with `--variations`."""
+    run's preset; its `looks` must be the renderer's and must not clash with `--looks`."""
     from diffusers_textvid import TextVideoDiTModel
 
     path = args.model_config
     if not os.path.isfile(path):
         raise FileNotFoundError(f"--model_config {path!r} does not exist (or is not a file).")
+    overrides = read_model_config(path)
+    known = set(inspect.signature(TextVideoDiTModel.__init__).parameters) - {"self"}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise ValueError(f"--model_config {path!r} has unknown TextVideoDiTModel argument(s) {unknown}; "
+                         f"known: {sorted(known)}.")
+    if "looks" in overrides:
+        if args.looks:
+            raise ValueError(f"--model_config {path!r} sets \"looks\" and --looks is given: say which "
+                             "looks the model takes in one place (drop the key, or the flag).")
+        check_config_looks(path, overrides["looks"])
+    try:
+        build_transformer_on_meta(args, overrides)
+    except (ValueError, TypeError) as error:
+        raise ValueError(f"--model_config {path!r} does not build a TextVideoDiTModel: {error}") from None
+
+
+def read_model_config(path: str) -> dict:
+    """The `TextVideoDiTModel` arguments in the JSON file `path` (`--model_config`), with the deprecated
+    key `variations` read as `looks`."""
     try:
         with open(path) as file:
             overrides = json.load(file)
@@ -244,37 +266,28 @@ def check_model_config(args: argparse.Namespace):
         raise ValueError(f"--model_config {path!r} is not valid JSON: {error}.") from None
     if not isinstance(overrides, dict):
         raise ValueError(f"--model_config {path!r} must hold a JSON object, got {type(overrides).__name__}.")
-    known = set(inspect.signature(TextVideoDiTModel.__init__).parameters) - {"self"}
-    unknown = sorted(set(overrides) - known)
-    if unknown:
-        raise ValueError(f"--model_config {path!r} has unknown TextVideoDiTModel argument(s) {unknown}; "
-                         f"known: {sorted(known)}.")
     if "variations" in overrides:
-        if args.variations:
-            raise ValueError(f"--model_config {path!r} sets \"variations\" and --variations is given: say which "
-                             "looks the model takes in one place (drop the key, or the flag).")
-        check_config_looks(path, overrides["variations"])
-    try:
-        build_transformer_on_meta(args, overrides)
-    except (ValueError, TypeError) as error:
-        raise ValueError(f"--model_config {path!r} does not build a TextVideoDiTModel: {error}") from None
+        if "looks" in overrides:
+            raise ValueError(f"--model_config {path!r} has both \"looks\" and its old name \"variations\": keep \"looks\".")
+        overrides["looks"] = overrides.pop("variations")
+    return overrides
 
 
 def check_config_looks(path: str, looks):
-    """The `variations` key of a `--model_config`: null, or factors and values the renderer draws."""
+    """The `looks` key of a `--model_config`: null, or factors and values the renderer draws."""
     if looks is None:
         return
     if not isinstance(looks, dict):
-        raise ValueError(f"--model_config {path!r}: \"variations\" must be null or an object of factor -> values, "
+        raise ValueError(f"--model_config {path!r}: \"looks\" must be null or an object of factor -> values, "
                          f"got {looks!r}.")
     for factor, values in looks.items():
-        if factor not in VARIATIONS:
-            raise ValueError(f"--model_config {path!r}: \"variations\" has the factor {factor!r}, which the renderer "
-                             f"does not draw; its factors: {list(VARIATIONS)}.")
-        strange = [value for value in values if value not in VARIATIONS[factor]]
+        if factor not in LOOK_FACTORS:
+            raise ValueError(f"--model_config {path!r}: \"looks\" has the factor {factor!r}, which the renderer "
+                             f"does not draw; its factors: {list(LOOK_FACTORS)}.")
+        strange = [value for value in values if value not in LOOK_FACTORS[factor]]
         if strange:
-            raise ValueError(f"--model_config {path!r}: \"variations\".{factor} has {strange}, which the renderer "
-                             f"does not draw; its values: {list(VARIATIONS[factor])}.")
+            raise ValueError(f"--model_config {path!r}: \"looks\".{factor} has {strange}, which the renderer "
+                             f"does not draw; its values: {list(LOOK_FACTORS[factor])}.")
 
 
 def build_transformer_on_meta(args: argparse.Namespace, overrides: dict):
@@ -282,7 +295,7 @@ def build_transformer_on_meta(args: argparse.Namespace, overrides: dict):
     own checks run before anything is written."""
     from diffusers_textvid import TextVideoDiTModel
 
-    arguments = transformer_arguments(args.model_preset, args.prediction_type, args.variations, overrides)
+    arguments = transformer_arguments(args.model_preset, args.prediction_type, args.looks, overrides)
     with torch.device("meta"):
         TextVideoDiTModel(**arguments)
 
@@ -323,13 +336,13 @@ def parse_look(words: list[str]) -> dict:
     look = {}
     for word in words:
         factor, equals, text = word.partition("=")
-        if not equals or factor not in VARIATIONS:
-            raise ValueError(f"--look {word!r}: expected FACTOR=VALUE with FACTOR one of {', '.join(VARIATIONS)}.")
-        values = {str(value): value for value in VARIATIONS[factor]}
+        if not equals or factor not in LOOK_FACTORS:
+            raise ValueError(f"--look {word!r}: expected FACTOR=VALUE with FACTOR one of {', '.join(LOOK_FACTORS)}.")
+        values = {str(value): value for value in LOOK_FACTORS[factor]}
         if text not in values:
             raise ValueError(f"--look {word!r}: {factor} is one of {', '.join(values)}.")
         look[factor] = values[text]
-    return check_variation(look)
+    return check_look(look)
 
 
 def parse_lora_args(argv=None, description: str | None = None) -> argparse.Namespace:

@@ -50,7 +50,7 @@ def evaluate_look(pipe: TextVideoPipeline, args) -> dict:
     """Score the adapted model on validation prompts: the new look's share and the symbols right under it."""
     prompts = evaluation_prompt_sets(args.num_eval_prompts, args.seed)["validation"]
     result = evaluate_pipeline(build_sampling_pipeline(pipe, SCHEDULERS["ddim"]), prompts, args.validation_inference_steps, seed=args.seed,
-                               variation=args.look)
+                               look=args.look)
     return {"scheduler": "ddim", "steps": args.validation_inference_steps, "num_prompts": result["num_prompts"],
             "look_accuracy": result["look_accuracy"], "char_accuracy": result["char_accuracy"],
             "prompt_accuracy": result["prompt_accuracy"], "psnr_db": result["psnr_db"]}

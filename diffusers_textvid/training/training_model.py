@@ -1,19 +1,17 @@
 """What a training step is made of: the networks as one module whose forward is the loss, the
 randomness of each step, the classifier-free guidance dropout, and the optimisation step itself."""
 
-import json
-
 import numpy as np
 import torch
 from accelerate import Accelerator
 
 from ..data.dataset import RandomLookDataset, ScrollingTextDataset
 from ..data.splits import HoldOuts
-from ..data.variations import VARIATIONS
+from ..data.looks import LOOK_FACTORS
 from ..diffusion_loss import OwnEstimateInputs, diffusion_loss
 from ..pipelines import TextVideoPipeline
 from ..presets import build_pipeline
-from .arguments import own_estimate_inputs
+from .arguments import own_estimate_inputs, read_model_config
 
 
 def step_generator(seed: int, process_index: int, step: int) -> torch.Generator:
@@ -29,10 +27,10 @@ def drop_prompts(prompts: list[str], share: float, generator: torch.Generator) -
 
 
 def look_dicts(looks: torch.Tensor, keep: torch.Tensor | None = None) -> list[dict]:
-    """The looks `(B, K)` (value indices in `VARIATIONS` order, see `RandomLookDataset`) as one dict of
+    """The looks `(B, K)` (value indices in `LOOK_FACTORS` order, see `RandomLookDataset`) as one dict of
     factor -> value per video, with only the factors `keep` (bool `(B, K)`; None: all) marks."""
     keep = torch.ones(looks.shape, dtype=torch.bool) if keep is None else keep
-    factors = list(VARIATIONS.items())
+    factors = list(LOOK_FACTORS.items())
     return [
         {factor: values[index] for (factor, values), index, kept in zip(factors, row, kept_row) if kept}
         for row, kept_row in zip(looks.tolist(), keep.tolist())
@@ -65,21 +63,21 @@ class TrainingModel(torch.nn.Module):
         self.look_guess_weight = look_guess_weight
 
     def forward(self, prompts: list[str], clean: torch.Tensor, generator: torch.Generator,
-                variations: list[dict] | None = None, true_looks: list[dict] | None = None) -> torch.Tensor:
+                looks: list[dict] | None = None, true_looks: list[dict] | None = None) -> torch.Tensor:
         """The diffusion loss of the `clean` videos `(B, 1, F, H, W)` of `prompts` conditioned on the looks
-        `variations` (one dict per video; None for a model without looks), whose full looks are `true_looks`
+        `looks` (one dict per video; None for a model without looks), whose full looks are `true_looks`
         (needed by `look_guess_weight`): a scalar."""
-        variation_ids = None if variations is None else self.transformer.encode_variations(variations)
-        true_ids = None if true_looks is None else self.transformer.encode_variations(true_looks)
+        look_ids = None if looks is None else self.transformer.encode_looks(looks)
+        true_ids = None if true_looks is None else self.transformer.encode_looks(true_looks)
         return diffusion_loss(
             self.transformer, self.text_encoder, self.tokenizer, self.scheduler, prompts, clean, generator,
-            self.snr_gamma, self.loss_weighting, self.own_estimate_inputs, variation_ids, true_ids,
+            self.snr_gamma, self.loss_weighting, self.own_estimate_inputs, look_ids, true_ids,
             self.look_guess_weight,
         )
 
     def has_looks(self) -> bool:
-        """Whether the transformer is conditioned on looks (`--variations`)."""
-        return bool(self.transformer.config.get("variations"))
+        """Whether the transformer is conditioned on looks (`--looks`)."""
+        return bool(self.transformer.config.get("looks"))
 
     def pipeline(self):
         """The pipeline of these networks, as it is saved."""
@@ -127,11 +125,8 @@ def build_training_model(args) -> TrainingModel:
     if args.pretrained_model_name_or_path is not None:
         pipe = TextVideoPipeline.from_pretrained(args.pretrained_model_name_or_path)
     else:
-        overrides = None
-        if args.model_config:
-            with open(args.model_config) as file:
-                overrides = json.load(file)
-        pipe = build_pipeline(args.model_preset, prediction_type=args.prediction_type, variations=args.variations,
+        overrides = read_model_config(args.model_config) if args.model_config else None
+        pipe = build_pipeline(args.model_preset, prediction_type=args.prediction_type, looks=args.looks,
                               transformer_overrides=overrides)
     if args.gradient_checkpointing:
         pipe.transformer.enable_gradient_checkpointing()
@@ -141,7 +136,7 @@ def build_training_model(args) -> TrainingModel:
 
 def training_dataset(args, looks: bool, process_index: int, start_index: int):
     """The sample stream of process `process_index`, from its `start_index`-th sample: in random looks when
-    `looks` (the model is conditioned on them: `--variations`, or a fine-tune of a model trained with them)."""
+    `looks` (the model is conditioned on them: `--looks`, or a fine-tune of a model trained with them)."""
     return (RandomLookDataset if looks else ScrollingTextDataset)(
         seed=args.seed, process_index=process_index, start_index=start_index,
         hold_outs=HoldOuts(False, False) if args.no_hold_outs else HoldOuts(),

@@ -9,7 +9,7 @@ from diffusers.utils import export_to_gif
 
 from ..data.dataset import video_to_model_space
 from ..data.render import render_text_video
-from ..data.variations import DEFAULT_VARIATION
+from ..data.looks import DEFAULT_LOOK
 from ..schedulers import SCHEDULERS, build_sampling_pipeline
 from ..tracking import log_validation_videos
 
@@ -20,7 +20,7 @@ def validation_loss(accelerator, model, prompts: list[str], seed: int) -> float:
     clean = torch.stack([video_to_model_space(render_text_video(p)) for p in prompts]).to(accelerator.device)
     generator = torch.Generator().manual_seed(seed)
     # The original look, asked for in full where the model knows looks.
-    looks = [DEFAULT_VARIATION] * len(prompts) if model.has_looks() else None
+    looks = [DEFAULT_LOOK] * len(prompts) if model.has_looks() else None
     with accelerator.autocast():
         return float(model(prompts, clean, generator, looks, true_looks=looks))
 

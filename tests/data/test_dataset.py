@@ -68,16 +68,16 @@ def test_dataloader_workers_do_not_repeat_each_other():
 
 def test_random_look_items_are_the_prompt_in_the_drawn_look_with_the_prompts_of_the_plain_stream():
     from diffusers_textvid.data.dataset import RandomLookDataset
-    from diffusers_textvid.data.variations import VARIATIONS
+    from diffusers_textvid.data.looks import LOOK_FACTORS
 
     items = take(RandomLookDataset(seed=4), 200)
     assert prompts_of(items) == prompts_of(take(ScrollingTextDataset(seed=4), 200))
     for prompt, video, look in items[:20]:
-        factors = {factor: values[i] for (factor, values), i in zip(VARIATIONS.items(), look.tolist())}
+        factors = {factor: values[i] for (factor, values), i in zip(LOOK_FACTORS.items(), look.tolist())}
         assert torch.equal(video, video_to_model_space(render_text_video(prompt, **factors)))
     looks = torch.stack([look for _, _, look in items])  # (200, K)
-    for column, values in enumerate(VARIATIONS.values()):  # every value drawn, none far from uniform
+    for column, values in enumerate(LOOK_FACTORS.values()):  # every value drawn, none far from uniform
         counts = torch.bincount(looks[:, column], minlength=len(values))
         assert len(counts) == len(values) and counts.min() > 200 / len(values) / 2, counts
     batch = next(iter(torch.utils.data.DataLoader(RandomLookDataset(seed=4), batch_size=8)))
-    assert batch[2].shape == (8, len(VARIATIONS)) and batch[2].dtype == torch.long
+    assert batch[2].shape == (8, len(LOOK_FACTORS)) and batch[2].dtype == torch.long

@@ -10,18 +10,18 @@ import torch
 
 from diffusers_textvid import PRESETS, TextVideoDiTModel
 from diffusers_textvid.data.render import ATLAS_INDEX, glyph_atlas, render_text_video
-from diffusers_textvid.data.variations import VARIATIONS
+from diffusers_textvid.data.looks import LOOK_FACTORS
 from tests.conftest import perturb_weights
 
-CELL_WIDTHS = {weight: glyph_atlas(weight).shape[2] for weight in VARIATIONS["weight"]}
-LOOKS = {factor: list(values) for factor, values in VARIATIONS.items()}
+CELL_WIDTHS = {weight: glyph_atlas(weight).shape[2] for weight in LOOK_FACTORS["weight"]}
+LOOKS = {factor: list(values) for factor, values in LOOK_FACTORS.items()}
 SHIPPED_CONFIG = pathlib.Path(__file__).parents[2] / "training" / "configs" / "looks_scroll.json"
 
 
 def scroll_model(**overrides) -> TextVideoDiTModel:
     """The tiny model with looks and scroll alignment, one frame and 8x8 pixels per token, weights perturbed."""
     torch.manual_seed(0)
-    config = {**PRESETS["tiny"]["transformer"], "patch_size": (1, 8, 8), "variations": LOOKS,
+    config = {**PRESETS["tiny"]["transformer"], "patch_size": (1, 8, 8), "looks": LOOKS,
               "scroll_cell_widths": CELL_WIDTHS, **overrides}
     return perturb_weights(TextVideoDiTModel(**config))
 
@@ -58,7 +58,7 @@ def test_each_tokens_symbols_and_cell_pixel_are_where_the_renderer_draws_them(te
 def test_given_factors_allow_only_the_looks_that_agree_with_them():
     model = scroll_model()
     full_look = {"direction": "left_to_right", "crossing_frames": 7, "weight": "light", "vertical_offset": -2}
-    ids = model.encode_variations([{}, {"direction": "left_to_right"}, full_look, {"vertical_offset": 2}])
+    ids = model.encode_looks([{}, {"direction": "left_to_right"}, full_look, {"vertical_offset": 2}])
     allowed = model.scroll_text.allowed(ids)
     assert allowed.sum(dim=1).tolist() == [36, 18, 1, 12]
     (only,) = allowed[2].nonzero()[0].tolist()
@@ -70,15 +70,15 @@ def test_the_guess_of_the_look_matters_only_for_factors_left_out():
     model = scroll_model()
     video, timestep, text, mask = model_inputs()
     full_look = {"crossing_frames": 11, "direction": "left_to_right", "weight": "bold", "vertical_offset": 0}
-    given = model.encode_variations([full_look, full_look])
-    left_out = model.encode_variations([{"vertical_offset": 0}, {"vertical_offset": 0}])
-    before = {name: model(video, timestep, text, mask, variation_ids=ids).sample for name, ids in
+    given = model.encode_looks([full_look, full_look])
+    left_out = model.encode_looks([{"vertical_offset": 0}, {"vertical_offset": 0}])
+    before = {name: model(video, timestep, text, mask, look_ids=ids).sample for name, ids in
               (("given", given), ("left_out", left_out))}
     with torch.no_grad():
         for block in model.blocks:
             block.look_choice.weight.normal_(0, 1.0)
-    torch.testing.assert_close(model(video, timestep, text, mask, variation_ids=given).sample, before["given"])
-    assert not torch.allclose(model(video, timestep, text, mask, variation_ids=left_out).sample, before["left_out"])
+    torch.testing.assert_close(model(video, timestep, text, mask, look_ids=given).sample, before["given"])
+    assert not torch.allclose(model(video, timestep, text, mask, look_ids=left_out).sample, before["left_out"])
 
 
 def test_a_token_reads_the_symbol_only_where_its_scroll_shows_it():
@@ -97,11 +97,11 @@ def test_scroll_alignment_rejects_what_it_cannot_align():
     with pytest.raises(ValueError, match=r"patch_size\[0\] == 1"):
         scroll_model(patch_size=(4, 8, 8))
     with pytest.raises(ValueError, match="missing \\['weight'\\]"):
-        scroll_model(variations={factor: values for factor, values in LOOKS.items() if factor != "weight"})
+        scroll_model(looks={factor: values for factor, values in LOOKS.items() if factor != "weight"})
     with pytest.raises(ValueError, match="no width for weight"):
         scroll_model(scroll_cell_widths={"bold": 35})
     with pytest.raises(ValueError, match="right_to_left and left_to_right"):
-        scroll_model(variations={**LOOKS, "direction": ["up", "down"]})
+        scroll_model(looks={**LOOKS, "direction": ["up", "down"]})
     video, timestep, text, _ = model_inputs()
     with pytest.raises(ValueError, match="encoder_attention_mask"):
         scroll_model()(video, timestep, text)
@@ -113,9 +113,9 @@ def test_scroll_alignment_round_trips_through_save_and_load(tmp_path):
     loaded = TextVideoDiTModel.from_pretrained(tmp_path)
     assert loaded.config.scroll_cell_widths == CELL_WIDTHS
     video, timestep, text, mask = model_inputs()
-    ids = model.encode_variations([{"direction": "left_to_right"}, {}])
-    torch.testing.assert_close(loaded(video, timestep, text, mask, variation_ids=ids).sample,
-                               model(video, timestep, text, mask, variation_ids=ids).sample)
+    ids = model.encode_looks([{"direction": "left_to_right"}, {}])
+    torch.testing.assert_close(loaded(video, timestep, text, mask, look_ids=ids).sample,
+                               model(video, timestep, text, mask, look_ids=ids).sample)
 
 
 def test_the_training_config_has_the_cell_widths_of_the_shipped_fonts():

@@ -69,7 +69,7 @@ def perfect_denoiser(pipe, target: torch.Tensor):
     """A stand-in for the transformer's forward that knows the clean video `target` `(1, 1, F, H, W)`
     and returns the exact noise, velocity or clean video, as the scheduler's prediction type asks."""
 
-    def forward(hidden_states, timestep, encoder_hidden_states, encoder_attention_mask=None, variation_ids=None,
+    def forward(hidden_states, timestep, encoder_hidden_states, encoder_attention_mask=None, look_ids=None,
                 return_dict=True):
         clean = target.expand_as(hidden_states)
         prediction_type = pipe.scheduler.config.prediction_type

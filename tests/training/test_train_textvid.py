@@ -39,7 +39,7 @@ from safetensors.torch import load_file, save_file
 
 from diffusers_textvid import PRESETS, TextVideoDiTModel, build_pipeline
 from diffusers_textvid.data.dataset import ScrollingTextDataset
-from diffusers_textvid.data.variations import VARIATIONS
+from diffusers_textvid.data.looks import LOOK_FACTORS
 from diffusers_textvid.training import arguments, checkpoints, publishing, training_model
 
 LATE_RANK_ONE = Path(__file__).with_name("late_rank_one.py")  # the script, process 1 saving checkpoints late
@@ -392,9 +392,9 @@ def test_drop_factors_turns_value_indices_into_looks_and_leaves_out_about_the_sh
 
 def test_variations_flag_conditions_the_model_on_every_factor_and_the_looks_reach_the_loss(tmp_path):
     base = ["--output_dir", str(tmp_path / "run"), "--model_preset", "tiny"]
-    model = training_model.build_training_model(arguments.parse_training_args(base + ["--variations"]))
-    assert model.transformer.config.variations == {factor: list(values) for factor, values in VARIATIONS.items()}
-    assert training_model.build_training_model(arguments.parse_training_args(base)).transformer.config.variations is None
+    model = training_model.build_training_model(arguments.parse_training_args(base + ["--looks"]))
+    assert model.transformer.config.looks == {factor: list(values) for factor, values in LOOK_FACTORS.items()}
+    assert training_model.build_training_model(arguments.parse_training_args(base)).transformer.config.looks is None
     torch.nn.init.normal_(model.transformer.output_layer.projection.weight)  # let the conditioning reach the output
     for block in model.transformer.blocks:
         torch.nn.init.normal_(block.modulation[-1].weight, std=0.1)
@@ -406,29 +406,29 @@ def test_variations_flag_conditions_the_model_on_every_factor_and_the_looks_reac
     assert loss([{}, {}]) == loss(None)
     assert loss([{"direction": "left_to_right"}, {}]) != loss([{"direction": "right_to_left"}, {}])
     with pytest.raises(SystemExit):
-        arguments.parse_training_args(base + ["--variation_dropout", "1.5"])
+        arguments.parse_training_args(base + ["--look_dropout", "1.5"])
 
 
 def test_model_config_overrides_the_preset_and_keeps_the_looks(tmp_path):
     overrides = tmp_path / "lengths.json"
     overrides.write_text('{"patch_size": [1, 32, 8], "text_length_positions": 9, '
                          '"length_position_factors": ["direction", "crossing_frames"]}')
-    args = arguments.parse_training_args(["--output_dir", str(tmp_path / "run"), "--model_preset", "tiny", "--variations",
+    args = arguments.parse_training_args(["--output_dir", str(tmp_path / "run"), "--model_preset", "tiny", "--looks",
                                      "--model_config", str(overrides)])
     transformer = training_model.build_training_model(args).transformer
     assert tuple(transformer.config.patch_size) == (1, 32, 8)
     assert transformer.config.hidden_size == PRESETS["tiny"]["transformer"]["hidden_size"]
-    assert set(transformer.config.variations) == set(VARIATIONS)
+    assert set(transformer.config.looks) == set(LOOK_FACTORS)
     assert len(transformer.length_position) == 9 * 3 * 4  # lengths x direction ids x crossing ids (0: left out)
 
 
 @pytest.mark.slow
 def test_a_variations_run_saves_a_model_that_samples_asked_looks(tmp_path):
-    train(tmp_path, "--variations", "--max_train_steps", "2", "--train_batch_size", "4", "--validation_steps", "2",
+    train(tmp_path, "--looks", "--max_train_steps", "2", "--train_batch_size", "4", "--validation_steps", "2",
           "--validation_inference_steps", "1", "--num_validation_loss_prompts", "2", "--report_to", "none")
     pipe = DiffusionPipeline.from_pretrained(tmp_path, trust_remote_code=True)
-    assert sorted(pipe.transformer.config.variations) == ["crossing_frames", "direction", "vertical_offset", "weight"]
-    frames = pipe("HI", num_inference_steps=1, variation={"weight": "light"}, output_type="np").frames
+    assert sorted(pipe.transformer.config.looks) == ["crossing_frames", "direction", "vertical_offset", "weight"]
+    frames = pipe("HI", num_inference_steps=1, look={"weight": "light"}, output_type="np").frames
     assert frames.shape == (1, 16, 32, 32, 1)
 
 
@@ -437,12 +437,12 @@ def test_a_run_with_scroll_alignment_and_the_look_guess_loss_validates_saves_and
     shipped = json.loads((REPO_ROOT / "training" / "configs" / "looks_scroll.json").read_text())
     config = tmp_path / "scroll.json"  # the tiny preset's tokens span 4 frames: take one frame per token
     config.write_text(json.dumps({**shipped, "patch_size": [1, 32, 8]}))
-    train(tmp_path, "--variations", "--model_config", str(config), "--look_guess_weight", "0.05",
+    train(tmp_path, "--looks", "--model_config", str(config), "--look_guess_weight", "0.05",
           "--max_train_steps", "2", "--train_batch_size", "4", "--validation_steps", "2",
           "--validation_inference_steps", "1", "--num_validation_loss_prompts", "2", "--report_to", "none")
     pipe = DiffusionPipeline.from_pretrained(tmp_path, trust_remote_code=True)
     assert pipe.transformer.config.scroll_cell_widths == {"bold": 35, "light": 34}
-    frames = pipe(["HI", "HI"], num_inference_steps=1, variation={"weight": "light"}, output_type="np").frames
+    frames = pipe(["HI", "HI"], num_inference_steps=1, look={"weight": "light"}, output_type="np").frames
     assert frames.shape == (2, 16, 32, 32, 1) and np.isfinite(frames).all()
 
 
@@ -454,7 +454,7 @@ def test_a_fine_tune_starts_from_the_given_pipeline_and_refuses_settings_that_wo
     model = training_model.build_training_model(arguments.parse_training_args(args))
     assert torch.equal(model.transformer.output_layer.projection.weight, base.transformer.output_layer.projection.weight)
     assert model.transformer.training and model.text_encoder.training
-    for extra in (["--variations"], ["--prediction_type", "epsilon"]):
+    for extra in (["--looks"], ["--prediction_type", "epsilon"]):
         with pytest.raises(SystemExit) as exit:
             arguments.parse_training_args(args + extra)
         assert exit.value.code == 2
@@ -462,11 +462,11 @@ def test_a_fine_tune_starts_from_the_given_pipeline_and_refuses_settings_that_wo
 
 
 def test_a_fine_tune_of_a_model_with_looks_trains_on_random_looks(tmp_path):
-    build_pipeline("tiny", variations=True).save_pretrained(tmp_path / "base")
+    build_pipeline("tiny", looks=True).save_pretrained(tmp_path / "base")
     args = arguments.parse_training_args(["--output_dir", str(tmp_path / "run"),
                                      "--pretrained_model_name_or_path", str(tmp_path / "base")])
     model = training_model.build_training_model(args)
-    assert model.has_looks() and not args.variations
+    assert model.has_looks() and not args.looks
     samples = iter(training_model.training_dataset(args, model.has_looks(), process_index=0, start_index=0))
     looks = [next(samples)[2] for _ in range(40)]  # (prompt, video, look indices) each
     assert len({tuple(look.tolist()) for look in looks}) > 1

@@ -15,7 +15,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from diffusers_textvid import TextVideoPipeline, build_pipeline
 from diffusers_textvid.training.lora import save_adapter
-from diffusers_textvid.data import VARIATIONS
+from diffusers_textvid.data import LOOK_FACTORS
 
 pytest.importorskip("peft")
 
@@ -128,7 +128,7 @@ def test_validation_videos_reach_tensorboard_as_animated_gifs(lora_run):
 def test_an_unknown_look_stops_at_once_naming_the_factors(tmp_path):
     completed = run_lora_script("--output_dir", str(tmp_path), "--look", "direction=upwards")
     assert completed.returncode == 2
-    assert "direction is one of " + ", ".join(VARIATIONS["direction"]) in completed.stderr
+    assert "direction is one of " + ", ".join(LOOK_FACTORS["direction"]) in completed.stderr
     assert not (tmp_path / ADAPTER).exists()
 
 

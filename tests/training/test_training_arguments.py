@@ -54,23 +54,23 @@ def test_overwrite_output_dir_deletes_nothing_when_another_argument_is_bad(tmp_p
 
 
 def test_model_config_with_null_looks_and_the_variations_flag_is_refused(tmp_path, capsys):
-    config = model_config(tmp_path, {"variations": None})
+    config = model_config(tmp_path, {"looks": None})
     line = refused(parse_training_args, [*TINY, "--output_dir", str(tmp_path / "run"), "--model_config", config,
-                                         "--variations"], capsys)
-    assert "--variations" in line and config in line
+                                         "--looks"], capsys)
+    assert "--looks" in line and config in line
 
 
 def test_model_config_with_a_factor_the_renderer_lacks_names_the_file_and_the_key(tmp_path, capsys):
-    config = model_config(tmp_path, {"variations": {"colour": ["red", "blue"]}})
+    config = model_config(tmp_path, {"looks": {"colour": ["red", "blue"]}})
     line = refused(parse_training_args, [*TINY, "--output_dir", str(tmp_path / "run"), "--model_config", config], capsys)
-    assert config in line and "'colour'" in line and "variations" in line
+    assert config in line and "'colour'" in line and "looks" in line
 
 
 @pytest.mark.parametrize("widths", [{"bold": 0, "light": 34}, {"bold": -3, "light": 34}, "wide"])
 def test_model_config_that_cannot_build_the_model_is_refused_naming_the_key(tmp_path, capsys, widths):
     config = model_config(tmp_path, {"scroll_cell_widths": widths})
     line = refused(parse_training_args, [*TINY, "--output_dir", str(tmp_path / "run"), "--model_config", config,
-                                         "--variations"], capsys)
+                                         "--looks"], capsys)
     assert config in line and "scroll_cell_widths" in line
 
 

@@ -7,22 +7,22 @@ from PIL import Image
 
 from diffusers_textvid import cli
 from diffusers_textvid.data.prompts import normalize_prompt
-from diffusers_textvid.data.variations import DEFAULT_VARIATION, VARIATIONS
+from diffusers_textvid.data.looks import DEFAULT_LOOK, LOOK_FACTORS
 from diffusers_textvid.evaluation import render_videos
 from test_cli import run_main
-from test_eval_variations import FakeLookPipeline
+from test_eval_looks import FakeLookPipeline
 
 
 class FakeCliPipeline(FakeLookPipeline):
     """`FakeLookPipeline` with what the CLI also uses: PIL output (in the default look completed by the
-    asked factors), `normalize_prompt` and the progress bar switch. `variations_asked` records the
-    `variation` of every call."""
+    asked factors), `normalize_prompt` and the progress bar switch. `looks_asked` records the
+    `look` of every call."""
 
     scheduler = None
 
     def __init__(self, **options):
         super().__init__(**options)
-        self.variations_asked = []
+        self.looks_asked = []
 
     def normalize_prompt(self, prompt: str) -> str:
         return normalize_prompt(prompt)
@@ -30,11 +30,11 @@ class FakeCliPipeline(FakeLookPipeline):
     def set_progress_bar_config(self, **options):
         pass
 
-    def __call__(self, prompt, generator, output_type, variation=None, **options):
-        self.variations_asked.append(variation)
+    def __call__(self, prompt, generator, output_type, look=None, **options):
+        self.looks_asked.append(look)
         if output_type != "pil":
-            return super().__call__(prompt, generator, output_type, variation, **options)
-        video = render_videos([prompt], DEFAULT_VARIATION | (variation or {}))[0]  # (16, 32, 32)
+            return super().__call__(prompt, generator, output_type, look, **options)
+        video = render_videos([prompt], DEFAULT_LOOK | (look or {}))[0]  # (16, 32, 32)
         return SimpleNamespace(frames=[[Image.fromarray(np.uint8(255 * frame)) for frame in video]])
 
 
@@ -50,7 +50,7 @@ def use_pipeline(monkeypatch):
 
 
 @pytest.mark.parametrize(
-    "flags, variation",
+    "flags, look",
     [
         (["--speed", "fast", "--position", "high"], {"crossing_frames": 7, "vertical_offset": -2}),
         (["--speed", "slow", "--position", "low"], {"crossing_frames": 15, "vertical_offset": 2}),
@@ -60,18 +60,18 @@ def use_pipeline(monkeypatch):
         ([], None),  # every factor left to the model
     ],
 )
-def test_look_flags_ask_the_pipeline_for_those_factor_values(flags, variation, use_pipeline, tmp_path, capsys):
+def test_look_flags_ask_the_pipeline_for_those_factor_values(flags, look, use_pipeline, tmp_path, capsys):
     pipe = use_pipeline(FakeCliPipeline())
     output = tmp_path / "look.gif"
     assert run_main(["generate", "HI", "-o", str(output), "--seed", "0", *flags]) == 0
-    assert pipe.variations_asked == [variation]
+    assert pipe.looks_asked == [look]
     assert " ".join(flags) in capsys.readouterr().out and output.exists()
 
 
 def test_look_flags_name_every_value_of_every_factor_once():
-    assert sorted(factor for factor, _, _ in cli.LOOK_FLAGS.values()) == sorted(VARIATIONS)
+    assert sorted(factor for factor, _, _ in cli.LOOK_FLAGS.values()) == sorted(LOOK_FACTORS)
     for factor, words, _ in cli.LOOK_FLAGS.values():
-        assert sorted(map(str, words.values())) == sorted(map(str, VARIATIONS[factor]))
+        assert sorted(map(str, words.values())) == sorted(map(str, LOOK_FACTORS[factor]))
 
 
 def test_generate_help_lists_the_four_look_flags(capsys):
@@ -83,13 +83,13 @@ def test_generate_help_lists_the_four_look_flags(capsys):
 
 
 def test_look_flag_on_a_model_without_looks_exits_2_in_one_line(use_pipeline, tmp_path, capsys):
-    pipe = use_pipeline(FakeCliPipeline(variations=None))
+    pipe = use_pipeline(FakeCliPipeline(looks=None))
     output = tmp_path / "look.gif"
     assert run_main(["generate", "HI", "-o", str(output), "--speed", "fast", "--weight", "light"]) == 2
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "Traceback" not in error
     assert "--speed fast --weight light" in error and "trained without looks" in error
-    assert pipe.variations_asked == [] and not output.exists()
+    assert pipe.looks_asked == [] and not output.exists()
 
 
 def test_look_flag_on_the_default_shipped_model_exits_2(tmp_path, capsys):
@@ -100,10 +100,10 @@ def test_look_flag_on_the_default_shipped_model_exits_2(tmp_path, capsys):
 @pytest.mark.parametrize(
     "argv, model",
     [
-        (["generate", "HI", "-o", "{out}", "--position", "high"], "varied"),  # a look flag picks the model with looks
+        (["generate", "HI", "-o", "{out}", "--position", "high"], "looks"),  # a look flag picks the model with looks
         (["generate", "HI", "-o", "{out}"], None),  # no flag: the default model
-        (["generate", "HI", "-o", "{out}", "--model", "varied"], "varied"),  # every factor left to the model
-        (["eval", "--variations", "--prompts", "HI", "--samples-per-prompt", "1"], "varied"),
+        (["generate", "HI", "-o", "{out}", "--model", "looks"], "looks"),  # every factor left to the model
+        (["eval", "--looks", "--prompts", "HI", "--samples-per-prompt", "1"], "looks"),
         (["eval", "--prompts", "HI"], None),
     ],
 )
@@ -119,31 +119,31 @@ def test_looks_without_model_use_the_shipped_model_with_looks(argv, model, monke
     assert loaded == [model]
 
 
-def test_eval_variations_prints_the_look_table_and_writes_json(use_pipeline, tmp_path, capsys):
+def test_eval_looks_prints_the_look_table_and_writes_json(use_pipeline, tmp_path, capsys):
     use_pipeline(FakeCliPipeline())
     path = tmp_path / "looks.json"
     # 2 prompts x 18 samples: 36 consecutive seeds, so the fake draws every look once.
-    argv = ["eval", "--variations", "--prompts", "HI", "AB", "--samples-per-prompt", "18", "--json", str(path)]
+    argv = ["eval", "--looks", "--prompts", "HI", "AB", "--samples-per-prompt", "18", "--json", str(path)]
     assert run_main(argv) == 0
     table = capsys.readouterr().out
     assert all(column in table for column in ("control %", "TV direction", "TV speed", "TV position", "TV weight"))
     row = next(line for line in table.splitlines() if line.startswith("given"))
     assert row.split()[1:4] == ["2", "100.0", "100.0"] and row.split()[4:8] == ["0.000"] * 4
     saved = json.loads(path.read_text())
-    assert saved["settings"]["variations"] is True and saved["settings"]["samples_per_prompt"] == 18
+    assert saved["settings"]["looks"] is True and saved["settings"]["samples_per_prompt"] == 18
     assert saved["sets"]["given"]["control_accuracy"] == 1.0
-    assert saved["sets"]["given"]["coverage_tv"] == {factor: 0.0 for factor in VARIATIONS}
+    assert saved["sets"]["given"]["coverage_tv"] == {factor: 0.0 for factor in LOOK_FACTORS}
 
 
-def test_eval_variations_on_a_model_without_looks_exits_2_in_one_line(use_pipeline, capsys):
-    pipe = use_pipeline(FakeCliPipeline(variations=None))
-    assert run_main(["eval", "--variations", "--prompts", "HI"]) == 2
+def test_eval_looks_on_a_model_without_looks_exits_2_in_one_line(use_pipeline, capsys):
+    pipe = use_pipeline(FakeCliPipeline(looks=None))
+    assert run_main(["eval", "--looks", "--prompts", "HI"]) == 2
     error = capsys.readouterr().err
-    assert error.count("\n") == 1 and "--variations" in error and "trained without looks" in error
-    assert pipe.variations_asked == []
+    assert error.count("\n") == 1 and "--looks" in error and "trained without looks" in error
+    assert pipe.looks_asked == []
 
 
 def test_samples_per_prompt_without_variations_exits_2(use_pipeline, capsys):
     use_pipeline(FakeCliPipeline())
     assert run_main(["eval", "--prompts", "HI", "--samples-per-prompt", "4"]) == 2
-    assert "--samples-per-prompt goes with --variations" in capsys.readouterr().err
+    assert "--samples-per-prompt goes with --looks" in capsys.readouterr().err

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from diffusers_textvid.data.variations import DEFAULT_VARIATION, VARIATIONS, all_variations
-from diffusers_textvid.evaluation import PSNR_CAP_DB, evaluate_variations, render_videos
+from diffusers_textvid.data.looks import DEFAULT_LOOK, LOOK_FACTORS, all_looks
+from diffusers_textvid.evaluation import PSNR_CAP_DB, evaluate_looks, render_videos
 
 # Each factor's total-variation distance from even draws when every video takes the same value: (k - 1) / k.
 ONE_VALUE_TV = {"direction": 1 / 2, "crossing_frames": 2 / 3, "vertical_offset": 2 / 3, "weight": 1 / 2}
@@ -14,25 +14,25 @@ ONE_VALUE_TV = {"direction": 1 / 2, "crossing_frames": 2 / 3, "vertical_offset":
 class FakeLookPipeline:
     """Stands in for a pipeline trained with looks; every video is the true render of its prompt.
 
-    A factor asked for is obeyed; one left out comes from `all_variations()[noise seed % 36]`, so any 36
+    A factor asked for is obeyed; one left out comes from `all_looks()[noise seed % 36]`, so any 36
     consecutive seeds draw every look exactly once. `ignores_looks`: every video is in the default look,
     whatever is asked. `noise`: add Gaussian noise of that standard deviation, drawn from the video's
     generator. `seeds` records the noise seed of every video, call by call.
     """
 
-    def __init__(self, ignores_looks: bool = False, noise: float = 0.0, variations=dict(VARIATIONS)):
-        self.transformer = SimpleNamespace(config=SimpleNamespace(variations=variations))
+    def __init__(self, ignores_looks: bool = False, noise: float = 0.0, looks=dict(LOOK_FACTORS)):
+        self.transformer = SimpleNamespace(config=SimpleNamespace(looks=looks))
         self.ignores_looks, self.noise = ignores_looks, noise
         self.seeds = []
 
-    def __call__(self, prompt, generator, output_type, variation=None, **options):
+    def __call__(self, prompt, generator, output_type, look=None, **options):
         prompts = [prompt] if isinstance(prompt, str) else prompt
-        asked_looks = variation if isinstance(variation, list) else [variation or {}] * len(prompts)
+        asked_looks = look if isinstance(look, list) else [look or {}] * len(prompts)
         assert output_type == "np" and len(generator) == len(asked_looks) == len(prompts)
         self.seeds.append([noise.initial_seed() for noise in generator])
         videos = []
         for text, asked, noise in zip(prompts, asked_looks, generator):
-            look = DEFAULT_VARIATION if self.ignores_looks else all_variations()[noise.initial_seed() % 36] | asked
+            look = DEFAULT_LOOK if self.ignores_looks else all_looks()[noise.initial_seed() % 36] | asked
             video = render_videos([text], look)[0]  # (16, 32, 32)
             if self.noise:
                 video = np.clip(video + self.noise * torch.randn(video.shape, generator=noise).double().numpy(), 0, 1)
@@ -42,31 +42,31 @@ class FakeLookPipeline:
 
 def test_obedient_even_model_scores_full_control_and_zero_distance_from_even():
     # 2 prompts x 18 samples: 36 consecutive seeds, every look drawn once.
-    results = evaluate_variations(FakeLookPipeline(), ["HI", "a7"], samples_per_prompt=18, batch_size=8)
+    results = evaluate_looks(FakeLookPipeline(), ["HI", "a7"], samples_per_prompt=18, batch_size=8)
     assert results["control_accuracy"] == 1.0
-    assert results["control_accuracy_per_factor"] == {factor: 1.0 for factor in VARIATIONS}
+    assert results["control_accuracy_per_factor"] == {factor: 1.0 for factor in LOOK_FACTORS}
     assert results["char_accuracy"] == results["prompt_accuracy"] == 1.0
-    assert results["coverage_tv"] == {factor: pytest.approx(0.0) for factor in VARIATIONS}
+    assert results["coverage_tv"] == {factor: pytest.approx(0.0) for factor in LOOK_FACTORS}
     assert results["coverage_tv_max"] == pytest.approx(0.0)
     assert results["coverage_shares"]["crossing_frames"] == {value: pytest.approx(1 / 3) for value in (15, 11, 7)}
     assert (results["num_prompts"], results["samples_per_prompt"], len(results["per_video"])) == (2, 18, 2 + 36)
 
 
 def test_model_that_ignores_looks_scores_the_exact_distance_of_always_one_value():
-    results = evaluate_variations(FakeLookPipeline(ignores_looks=True), ["HI", "AB", "XYZ", "7"], samples_per_prompt=3)
+    results = evaluate_looks(FakeLookPipeline(ignores_looks=True), ["HI", "AB", "XYZ", "7"], samples_per_prompt=3)
     asked = [video["asked_look"] for video in results["per_video"][:4]]
-    assert all(set(look) == set(VARIATIONS) for look in asked)  # control asks for every factor
-    assert results["control_accuracy"] == np.mean([look == DEFAULT_VARIATION for look in asked]) < 0.5
-    for factor in VARIATIONS:
-        expected = np.mean([look[factor] == DEFAULT_VARIATION[factor] for look in asked])
+    assert all(set(look) == set(LOOK_FACTORS) for look in asked)  # control asks for every factor
+    assert results["control_accuracy"] == np.mean([look == DEFAULT_LOOK for look in asked]) < 0.5
+    for factor in LOOK_FACTORS:
+        expected = np.mean([look[factor] == DEFAULT_LOOK[factor] for look in asked])
         assert results["control_accuracy_per_factor"][factor] == pytest.approx(expected)
     assert results["coverage_tv"] == pytest.approx(ONE_VALUE_TV)
     assert results["coverage_tv_max"] == pytest.approx(2 / 3)
 
 
 def test_psnr_is_the_cap_for_exact_renders_and_drops_with_noise():
-    exact = evaluate_variations(FakeLookPipeline(), ["HI"], samples_per_prompt=2)
-    noisy = evaluate_variations(FakeLookPipeline(noise=0.05), ["HI"], samples_per_prompt=2)
+    exact = evaluate_looks(FakeLookPipeline(), ["HI"], samples_per_prompt=2)
+    noisy = evaluate_looks(FakeLookPipeline(noise=0.05), ["HI"], samples_per_prompt=2)
     assert exact["psnr_db"] == PSNR_CAP_DB
     assert 20 < noisy["psnr_db"] < 40
     assert noisy["control_accuracy"] == 1.0  # the look is still recovered through the noise
@@ -74,7 +74,7 @@ def test_psnr_is_the_cap_for_exact_renders_and_drops_with_noise():
 
 def test_control_videos_are_seeded_first_then_coverage_videos_one_seed_each():
     pipe = FakeLookPipeline()
-    evaluate_variations(pipe, ["HI", "AB"], samples_per_prompt=3, seed=10, batch_size=4)
+    evaluate_looks(pipe, ["HI", "AB"], samples_per_prompt=3, seed=10, batch_size=4)
     warm_up, *calls = pipe.seeds
     assert warm_up == [10]
     assert calls == [[10, 11], [12, 13, 14, 15], [16, 17]]
@@ -82,7 +82,7 @@ def test_control_videos_are_seeded_first_then_coverage_videos_one_seed_each():
 
 def test_scores_do_not_depend_on_batch_size():
     one_by_one, all_at_once = (
-        evaluate_variations(FakeLookPipeline(noise=0.05), ["HI", "AB", "C"], samples_per_prompt=2, seed=3, batch_size=size)
+        evaluate_looks(FakeLookPipeline(noise=0.05), ["HI", "AB", "C"], samples_per_prompt=2, seed=3, batch_size=size)
         for size in (1, 9)
     )
     assert [video["asked_look"] for video in one_by_one["per_video"]] == [
@@ -95,25 +95,25 @@ def test_scores_do_not_depend_on_batch_size():
 
 def test_asked_looks_follow_the_seed():
     def asked_looks(seed: int) -> list[dict]:
-        results = evaluate_variations(FakeLookPipeline(), ["A", "B", "C", "D"], samples_per_prompt=1, seed=seed)
+        results = evaluate_looks(FakeLookPipeline(), ["A", "B", "C", "D"], samples_per_prompt=1, seed=seed)
         return [video["asked_look"] for video in results["per_video"][:4]]
 
     assert asked_looks(0) == asked_looks(0) != asked_looks(1)
 
 
 @pytest.mark.parametrize(
-    "prompts, options, variations, message",
+    "prompts, options, looks, message",
     [
-        ([], {}, dict(VARIATIONS), "at least one prompt"),
-        (["HI"], {"samples_per_prompt": 0}, dict(VARIATIONS), "samples_per_prompt"),
-        (["HI"], {"batch_size": 0}, dict(VARIATIONS), "batch_size"),
+        ([], {}, dict(LOOK_FACTORS), "at least one prompt"),
+        (["HI"], {"samples_per_prompt": 0}, dict(LOOK_FACTORS), "samples_per_prompt"),
+        (["HI"], {"batch_size": 0}, dict(LOOK_FACTORS), "batch_size"),
         (["HI"], {}, None, "without looks"),
     ],
 )
-def test_bad_arguments_are_refused_before_any_video(prompts, options, variations, message):
-    pipe = FakeLookPipeline(variations=variations)
+def test_bad_arguments_are_refused_before_any_video(prompts, options, looks, message):
+    pipe = FakeLookPipeline(looks=looks)
     with pytest.raises(ValueError, match=message):
-        evaluate_variations(pipe, prompts, **options)
+        evaluate_looks(pipe, prompts, **options)
     assert pipe.seeds == []
 
 
@@ -122,12 +122,12 @@ def test_tiny_untrained_model_with_looks_gets_every_score_in_range():
     from diffusers_textvid.presets import build_pipeline
 
     torch.manual_seed(0)
-    pipe = build_pipeline("tiny", variations=True)
+    pipe = build_pipeline("tiny", looks=True)
     pipe.set_progress_bar_config(disable=True)
-    results = evaluate_variations(pipe, ["HI", "A7"], num_inference_steps=2, samples_per_prompt=2, batch_size=4)
+    results = evaluate_looks(pipe, ["HI", "A7"], num_inference_steps=2, samples_per_prompt=2, batch_size=4)
     for key in ("control_accuracy", "char_accuracy", "prompt_accuracy", "coverage_tv_max"):
         assert 0 <= results[key] <= 1
-    for factor, values in VARIATIONS.items():
+    for factor, values in LOOK_FACTORS.items():
         assert 0 <= results["control_accuracy_per_factor"][factor] <= 1
         assert 0 <= results["coverage_tv"][factor] <= (len(values) - 1) / len(values)
         assert sum(results["coverage_shares"][factor].values()) == pytest.approx(1.0)

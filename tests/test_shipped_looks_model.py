@@ -1,4 +1,4 @@
-"""The second shipped model, trained with looks: loads from VARIED_MODEL_DIR, draws the look it is
+"""The second shipped model, trained with looks: loads from LOOKS_MODEL_DIR, draws the look it is
 asked for and picks a spread of looks when left to choose."""
 
 import os
@@ -6,35 +6,35 @@ import os
 import pytest
 import torch
 
-from diffusers_textvid import DEFAULT_MODEL_DIR, VARIED_MODEL_DIR, TextVideoPipeline
-from diffusers_textvid.data.variations import VARIATIONS
-from diffusers_textvid.evaluation import evaluate_variations
+from diffusers_textvid import DEFAULT_MODEL_DIR, LOOKS_MODEL_DIR, TextVideoPipeline
+from diffusers_textvid.data.looks import LOOK_FACTORS
+from diffusers_textvid.evaluation import evaluate_looks
 from diffusers_textvid.schedulers import swap_scheduler
 
 HANDFUL = ["HELLO", "AB12", "Z9", "QX7W", "M3K0P8", "AS"]  # "AS" was never seen in training
 
 
 @pytest.fixture(scope="module")
-def varied_pipeline():
-    pipe = TextVideoPipeline.from_pretrained(VARIED_MODEL_DIR)
+def looks_pipeline():
+    pipe = TextVideoPipeline.from_pretrained(LOOKS_MODEL_DIR)
     pipe.set_progress_bar_config(disable=True)
     swap_scheduler(pipe, "ddim", 25)
     return pipe
 
 
 @pytest.fixture(scope="module")
-def look_scores(varied_pipeline) -> dict:
-    """`evaluate_variations` at DDIM 25: one random full look per prompt, and 8 videos of each prompt
+def look_scores(looks_pipeline) -> dict:
+    """`evaluate_looks` at DDIM 25: one random full look per prompt, and 8 videos of each prompt
     with every factor left out."""
-    return evaluate_variations(varied_pipeline, HANDFUL, num_inference_steps=25, seed=0, batch_size=64)
+    return evaluate_looks(looks_pipeline, HANDFUL, num_inference_steps=25, seed=0, batch_size=64)
 
 
-def test_the_varied_model_is_a_second_small_model_and_the_default_stays_without_looks(varied_pipeline):
-    weights = os.path.join(VARIED_MODEL_DIR, "transformer", "diffusion_pytorch_model.safetensors")
+def test_the_varied_model_is_a_second_small_model_and_the_default_stays_without_looks(looks_pipeline):
+    weights = os.path.join(LOOKS_MODEL_DIR, "transformer", "diffusion_pytorch_model.safetensors")
     assert os.path.getsize(weights) < 15 * 2**20
-    assert varied_pipeline.transformer.config.variations == {f: list(v) for f, v in VARIATIONS.items()}
+    assert looks_pipeline.transformer.config.looks == {f: list(v) for f, v in LOOK_FACTORS.items()}
     default = TextVideoPipeline.from_pretrained(DEFAULT_MODEL_DIR)
-    assert default.transformer.config.get("variations") is None
+    assert default.transformer.config.get("looks") is None
 
 
 def test_asked_looks_are_drawn_and_spelled(look_scores):

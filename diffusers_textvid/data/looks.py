@@ -1,13 +1,13 @@
 """The looks a video can take: how the text moves and which font weight draws it.
 
-`VARIATIONS` names each factor and its values; the first value of every factor is the original look
+`LOOK_FACTORS` names each factor and its values; the first value of every factor is the original look
 (right to left, crossing in 15 frames, vertically centred, bold), so `render_text_video(text)` with no
 factors is the video it always was.
 """
 
 import itertools
 
-VARIATIONS: dict[str, tuple] = {
+LOOK_FACTORS: dict[str, tuple] = {
     # Which way the text scrolls.
     "direction": ("right_to_left", "left_to_right"),
     # Frames the crossing takes: the text is just outside the frame at frame 0 and has just left it at this
@@ -19,23 +19,23 @@ VARIATIONS: dict[str, tuple] = {
     "weight": ("bold", "light"),
 }
 
-DEFAULT_VARIATION = {factor: values[0] for factor, values in VARIATIONS.items()}
+DEFAULT_LOOK = {factor: values[0] for factor, values in LOOK_FACTORS.items()}
 
 
-def check_variation(factors: dict) -> dict:
+def check_look(factors: dict) -> dict:
     """`factors` completed with the default of every factor left out; `ValueError` naming an unknown
     factor or value."""
-    unknown = factors.keys() - VARIATIONS.keys()
+    unknown = factors.keys() - LOOK_FACTORS.keys()
     if unknown:
         raise ValueError(
-            f"Unknown variation factor(s) {', '.join(map(repr, sorted(unknown)))}; known: {', '.join(VARIATIONS)}."
+            f"Unknown look factor(s) {', '.join(map(repr, sorted(unknown)))}; known: {', '.join(LOOK_FACTORS)}."
         )
     for factor, value in factors.items():
-        if value not in VARIATIONS[factor]:
-            raise ValueError(f"{factor}={value!r} is not one of {VARIATIONS[factor]}.")
-    return DEFAULT_VARIATION | factors
+        if value not in LOOK_FACTORS[factor]:
+            raise ValueError(f"{factor}={value!r} is not one of {LOOK_FACTORS[factor]}.")
+    return DEFAULT_LOOK | factors
 
 
-def all_variations() -> list[dict]:
+def all_looks() -> list[dict]:
     """Every combination of the factors, one dict each, the default look first."""
-    return [dict(zip(VARIATIONS, values)) for values in itertools.product(*VARIATIONS.values())]
+    return [dict(zip(LOOK_FACTORS, values)) for values in itertools.product(*LOOK_FACTORS.values())]
