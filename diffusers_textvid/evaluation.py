@@ -250,31 +250,13 @@ def evaluate_looks(
         pipe, coverage_prompts, seed + len(prompts), batch_size, left_out, **options
     )  # (N * samples_per_prompt, 16, 32, 32)
 
-    per_video = []
-    for prompt, asked_look, video in zip(
-        prompts + coverage_prompts, asked_looks + left_out, np.concatenate([control_videos, coverage_videos])
-    ):
-        found = nearest_look(video, prompt)
-        result = {
-            "prompt": prompt,
-            "asked_look": asked_look,
-            "nearest_look": found,
-            "psnr_db": psnr(video, render_videos([prompt], found)[0]),
-        }
-        if asked_look:
-            result["characters_correct"] = character_correct(video, prompt, asked_look)
-        per_video.append(result)
+    per_video = [
+        look_video_scores(video, prompt, asked_look) for prompt, asked_look, video in zip(
+            prompts + coverage_prompts, asked_looks + left_out, np.concatenate([control_videos, coverage_videos])
+        )
+    ]
     control, coverage = per_video[: len(prompts)], per_video[len(prompts) :]
-
-    drawn = {factor: [result["nearest_look"][factor] for result in coverage] for factor in LOOK_FACTORS}
-    coverage_shares = {
-        factor: {value: drawn[factor].count(value) / len(coverage) for value in values}
-        for factor, values in LOOK_FACTORS.items()
-    }
-    coverage_tv = {
-        factor: 0.5 * sum(abs(share - 1 / len(shares)) for share in shares.values())
-        for factor, shares in coverage_shares.items()
-    }
+    coverage_shares, coverage_tv = look_coverage([result["nearest_look"] for result in coverage])
     num_characters = sum(len(prompt) for prompt in prompts)
     return {
         "num_prompts": len(prompts),
@@ -293,6 +275,28 @@ def evaluate_looks(
         "seconds_per_video": (control_seconds + coverage_seconds) / len(per_video),
         "per_video": per_video,
     }
+
+
+def look_video_scores(video: np.ndarray, prompt: str, asked_look: dict) -> dict:
+    """One `per_video` entry of `evaluate_looks` for `video` `(16, 32, 32)` of `prompt`, asked for the full
+    look `asked_look` ({} when every factor was left out)."""
+    found = nearest_look(video, prompt)
+    result = {"prompt": prompt, "asked_look": asked_look, "nearest_look": found,
+              "psnr_db": psnr(video, render_videos([prompt], found)[0])}
+    if asked_look:
+        result["characters_correct"] = character_correct(video, prompt, asked_look)
+    return result
+
+
+def look_coverage(drawn_looks: list[dict]) -> tuple[dict, dict]:
+    """`(shares, tv)` of the looks drawn: factor -> {value: share of the videos drawn with it}, and factor ->
+    total-variation distance of those shares from uniform over the factor's values."""
+    shares = {
+        factor: {value: [look[factor] for look in drawn_looks].count(value) / len(drawn_looks) for value in values}
+        for factor, values in LOOK_FACTORS.items()
+    }
+    tv = {factor: 0.5 * sum(abs(share - 1 / len(values)) for share in values.values()) for factor, values in shares.items()}
+    return shares, tv
 
 
 def sample_distinct_prompts(rng: np.random.Generator, count: int, keep) -> list[str]:

@@ -1,5 +1,5 @@
 """Every bad input gets a typed error before any work, naming the argument, what was given and what is
-allowed; and no run destroys earlier work (issue 11).
+allowed; and no run destroys earlier work.
 
 One table, `CASES`: each row is what a user does wrong and what must happen, an exception type and a
 phrase of its message. A `textvid` row expects exit status 2 with one error line and no traceback
@@ -618,11 +618,6 @@ LOADING = [
                  "scroll_cell_widths must map", id="load-scroll-cell-width-negative"),
     pytest.param(load_with_config("transformer", scroll_cell_widths={"bold": "35"}), ValueError,
                  "got {'bold': '35'}", id="load-scroll-cell-width-str"),
-    pytest.param(load_with_config("transformer", length_position_factors="direction"), ValueError,
-                 "length_position_factors must be a list of factor names of `looks` (or null), got 'direction'",
-                 id="load-length-position-factors-str"),
-    pytest.param(load_with_config("transformer", length_position_factors=3), ValueError,
-                 "length_position_factors must be a list", id="load-length-position-factors-number"),
     pytest.param(load_corrupt_weights, ValueError, "Cannot read the weights file", id="load-corrupt-weights"),
     pytest.param(load_pickle_weights, ValueError, "only safetensors weights are loaded", id="load-pickle-weights"),
 ]

@@ -78,10 +78,11 @@ def main(argv=None):
     accelerator.end_training()
 
 
-def train(args, accelerator: Accelerator):
+def prepare(args, accelerator: Accelerator):
+    """The prepared model, optimizer and learning-rate schedule, the EMA (None without `--use_ema`) and,
+    on the main process, the plain copy it validates and saves (None elsewhere)."""
     set_seed(args.seed)  # the same initial weights on every process
     model = build_training_model(args)
-    draws_looks = model.has_looks()
     # The main process validates and saves a plain copy into which the whole weights are gathered:
     # with FSDP the prepared model only holds shards.
     plain_copy = copy.deepcopy(model).eval().to(accelerator.device) if accelerator.is_main_process else None
@@ -97,17 +98,29 @@ def train(args, accelerator: Accelerator):
     if ema is not None:
         accelerator.register_for_checkpointing(EMACheckpoint(ema, model.parameters()))
     accelerator.register_load_state_pre_hook(two_model_checkpoint_loader(accelerator))
+    return model, optimizer, lr_scheduler, ema, plain_copy
 
+
+def first_step(args, accelerator: Accelerator) -> int:
+    """0 for a new run (an earlier run's checkpoints deleted with `--overwrite_output_dir`), or the step of
+    the checkpoint `--resume_from_checkpoint` names, loaded."""
     if args.overwrite_output_dir and accelerator.is_main_process:
         remove_checkpoints(args.output_dir)
     accelerator.wait_for_everyone()
-    global_step = 0
     resume_path = resolve_resume(args)
-    if resume_path is not None:
-        global_step = load_checkpoint(accelerator, resume_path, args)
-        logger.info(f"Resumed from {resume_path} at step {global_step}")
-    elif args.resume_from_checkpoint == "latest":
-        logger.info("No complete checkpoint found; starting a new run.")
+    if resume_path is None:
+        if args.resume_from_checkpoint == "latest":
+            logger.info("No complete checkpoint found; starting a new run.")
+        return 0
+    global_step = load_checkpoint(accelerator, resume_path, args)
+    logger.info(f"Resumed from {resume_path} at step {global_step}")
+    return global_step
+
+
+def train(args, accelerator: Accelerator):
+    model, optimizer, lr_scheduler, ema, plain_copy = prepare(args, accelerator)
+    global_step = first_step(args, accelerator)
+    draws_looks = accelerator.unwrap_model(model).has_looks()
 
     # Each process reads its own stream; resuming starts it where the interrupted run stopped.
     samples_per_step = args.train_batch_size * args.gradient_accumulation_steps

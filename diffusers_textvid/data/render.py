@@ -14,9 +14,9 @@ import numbers
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from ..models.modeling_textvid import strip_left_edges
-from .prompts import VOCABULARY, normalize_prompt
 from .looks import DEFAULT_LOOK, LOOK_FACTORS, check_look
+from .prompts import VOCABULARY, normalize_prompt
+from .scrolling import strip_left_edges
 
 NUM_FRAMES = 16
 FRAME_SIZE = 32

@@ -1,11 +1,12 @@
 """TextVideoDiTModel: a diffusion transformer for short videos, conditioned on text.
 
-Reading order: patchify helpers, the timestep/text conditioning, one transformer block, the output
-layer, the noise schedule (for the clean-video parametrization), the model. Shapes use B batch,
-C channels, F frames, H/W height/width, N video tokens, L text tokens, D model width.
+Reading order: patchify helpers, attention and one transformer block, the output layer, the looks
+and scroll alignment, the model. Shapes use B batch, C channels, F frames, H/W height/width, N video
+tokens, L text tokens, D model width.
 
-This file imports only torch and diffusers: `save_pretrained(..., self_contained=True)` of the
-pipeline copies it next to the weights so the model folder loads without the package installed.
+Besides torch and diffusers this file imports only `noise_schedule.py` and `data/scrolling.py`, which
+import nothing of the package: `save_pretrained(..., self_contained=True)` of the pipeline copies the
+three next to the weights, so the model folder loads without the package installed.
 """
 
 import itertools
@@ -16,10 +17,14 @@ import torch
 import torch.nn.functional as F
 from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.loaders import PeftAdapterMixin
-from diffusers.schedulers import DDPMScheduler
 from diffusers.models.embeddings import TimestepEmbedding, Timesteps
 from diffusers.models.modeling_utils import ModelMixin
 from diffusers.utils import BaseOutput
+
+from ..data.scrolling import strip_left_edges
+from .noise_schedule import PREDICTION_TYPES, clean_video_to_prediction, signal_and_noise_scales, training_alphas_cumprod
+
+OUTPUT_PARAMETRIZATIONS = ("direct", "clean_video")  # what the last layer's output is taken as
 
 
 @dataclass
@@ -147,54 +152,6 @@ class OutputLayer(torch.nn.Module):
 
 
 # ----------------------------------------------------------------------------------------------
-# Noise schedule: what the clean-video parametrization needs to turn its estimate into the target
-# ----------------------------------------------------------------------------------------------
-
-OUTPUT_PARAMETRIZATIONS = ("direct", "clean_video")
-PREDICTION_TYPES = ("epsilon", "v_prediction", "sample")
-
-
-def training_alphas_cumprod(num_train_timesteps: int, beta_start: float, beta_end: float, beta_schedule: str):
-    """`(T,)` float64 cumulative products of (1 - beta), taken from the stock `DDPMScheduler` itself."""
-    try:
-        scheduler = DDPMScheduler(num_train_timesteps, beta_start, beta_end, beta_schedule)
-    except NotImplementedError as error:
-        raise ValueError(f"beta_schedule {beta_schedule!r} is not supported by DDPMScheduler: {error}") from None
-    return scheduler.alphas_cumprod.double()
-
-
-def signal_and_noise_scales(alphas_cumprod: torch.Tensor, timestep: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """`(sqrt(abar_t), sqrt(1 - abar_t))`, each `(B,)` float32, with x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps.
-
-    `timestep` `(B,)` may be fractional (Euler-type schedulers): `abar` is interpolated linearly.
-    """
-    t = timestep.detach().to("cpu", torch.float64).clamp(0, len(alphas_cumprod) - 1)
-    low = t.floor().long()
-    high = (low + 1).clamp(max=len(alphas_cumprod) - 1)
-    fraction = t - low
-    abar = alphas_cumprod[low] * (1 - fraction) + alphas_cumprod[high] * fraction
-    return abar.sqrt().float().to(timestep.device), (1 - abar).sqrt().float().to(timestep.device)
-
-
-def clean_video_to_prediction(
-    clean: torch.Tensor, noisy: torch.Tensor, signal: torch.Tensor, noise: torch.Tensor, prediction_type: str
-) -> torch.Tensor:
-    """Turn a clean-video estimate `(B, C, F, H, W)` into what a scheduler of `prediction_type` expects.
-
-    `noisy` is x_t; `signal`, `noise` `(B,)` are sqrt(abar_t) and sqrt(1 - abar_t). The x_t terms carry
-    the input at full resolution, so the estimate has no noise to reproduce.
-    """
-    signal, noise = signal[:, None, None, None, None], noise[:, None, None, None, None]
-    if prediction_type == "v_prediction":
-        return (signal * noisy - clean) / noise
-    if prediction_type == "epsilon":
-        return (noisy - signal * clean) / noise
-    if prediction_type == "sample":
-        return clean
-    raise ValueError(f"prediction_type {prediction_type!r} is not one of {PREDICTION_TYPES}.")
-
-
-# ----------------------------------------------------------------------------------------------
 # Looks the model can be conditioned on
 # ----------------------------------------------------------------------------------------------
 
@@ -222,23 +179,6 @@ def check_look_table(looks: dict):
 # ----------------------------------------------------------------------------------------------
 
 SCROLL_FACTORS = ("crossing_frames", "direction", "weight")  # the factors that move a symbol, in name order
-
-
-def strip_left_edges(
-    text_width: int, direction: str, crossing_frames: int, frame_width: int = 32, num_frames: int = 16
-) -> list[int]:
-    """x of the text strip's left edge in each frame (pixels; negative: left of the frame).
-
-    The strip starts just outside one edge (frame 0 shows none of it) and has just left past the other
-    edge at frame `crossing_frames`, moving the same distance every frame; it stays outside after that.
-    The renderer draws with these edges, so the model's alignment is exact.
-    """
-    travel = frame_width + text_width
-    edges = []
-    for frame in range(num_frames):
-        moved = min(frame, crossing_frames) * travel / crossing_frames
-        edges.append(round(frame_width - moved) if direction == "right_to_left" else round(moved - text_width))
-    return edges
 
 
 class ScrollAlignedText(torch.nn.Module):
@@ -340,6 +280,38 @@ class ScrollAlignedText(torch.nn.Module):
         )
 
 
+def check_model_config(output_parametrization: str, prediction_type: str, sample_frames: int, sample_size: int,
+                       patch_size: tuple[int, int, int], hidden_size: int, num_attention_heads: int,
+                       text_length_positions, scroll_cell_widths, looks):
+    """`ValueError` naming the first `TextVideoDiTModel` argument that cannot build a model: checked before
+    anything is built, so that `from_pretrained` of a hand-edited config.json fails naming the key rather
+    than sampling failing later."""
+    if output_parametrization not in OUTPUT_PARAMETRIZATIONS:
+        raise ValueError(f"output_parametrization {output_parametrization!r} is not one of {OUTPUT_PARAMETRIZATIONS}.")
+    if prediction_type not in PREDICTION_TYPES:
+        raise ValueError(f"prediction_type {prediction_type!r} is not one of {PREDICTION_TYPES}.")
+    if any(size % patch for patch, size in zip(patch_size, (sample_frames, sample_size, sample_size))):
+        raise ValueError(
+            f"patch_size {patch_size} must divide (sample_frames, sample_size, sample_size) = "
+            f"{(sample_frames, sample_size, sample_size)}."
+        )
+    if hidden_size % num_attention_heads:
+        raise ValueError(f"hidden_size {hidden_size} is not divisible by num_attention_heads {num_attention_heads}.")
+    if isinstance(text_length_positions, bool) or not isinstance(text_length_positions, int) or text_length_positions < 0:
+        raise ValueError(f"text_length_positions must be 0 (off) or a count of lengths, got {text_length_positions!r}.")
+    if scroll_cell_widths is not None and not (
+        isinstance(scroll_cell_widths, dict)
+        and scroll_cell_widths
+        and all(not isinstance(w, bool) and isinstance(w, int) and w > 0 for w in scroll_cell_widths.values())
+    ):
+        raise ValueError(
+            "scroll_cell_widths must map each value of the `weight` factor to the width of a symbol's cell, a "
+            f"positive int of pixels (or be null, no scroll alignment), got {scroll_cell_widths!r}."
+        )
+    if looks:
+        check_look_table(looks)
+
+
 # ----------------------------------------------------------------------------------------------
 # The model
 # ----------------------------------------------------------------------------------------------
@@ -382,10 +354,6 @@ class TextVideoDiTModel(ModelMixin, ConfigMixin, PeftAdapterMixin):
             from the length of the text. Each of these tables gives every token a vector of its own,
             where the shared tables are a sum of one frame, one row and one column vector. Needs
             `encoder_attention_mask`.
-        length_position_factors (`list[str]`, *optional*): factors of `looks` that also pick the
-            length's table: one table per text length and per combination of these factors' ids (0, left
-            out, included), so that a table can hold where each symbol lies in each frame for one direction
-            and speed. Needs `text_length_positions`; `forward` then reads `look_ids`.
         scroll_cell_widths (`dict[str, int]`, *optional*): width in pixels of a symbol's cell for each value
             of the `weight` factor. Turns on scroll alignment (`ScrollAlignedText`): the model computes, for
             every (crossing_frames, direction, weight) of `looks`, which symbol each video token shows,
@@ -405,6 +373,10 @@ class TextVideoDiTModel(ModelMixin, ConfigMixin, PeftAdapterMixin):
             if config_dict.get("looks") is not None:
                 raise ValueError("The transformer config has both `looks` and its old name `variations`: keep `looks`.")
             config_dict["looks"] = config_dict.pop("variations")
+        if config_dict.get("length_position_factors", None) is not None:
+            raise ValueError("The transformer config sets length_position_factors, a position table per look, which "
+                             "this version no longer has (no shipped model used it).")
+        config_dict.pop("length_position_factors", None)  # null in folders saved before it went
         return super().extract_init_dict(config_dict, **kwargs)
 
     @register_to_config
@@ -428,68 +400,23 @@ class TextVideoDiTModel(ModelMixin, ConfigMixin, PeftAdapterMixin):
         beta_schedule: str = "linear",
         looks: dict[str, list] | None = None,
         text_length_positions: int = 0,
-        length_position_factors: list[str] | None = None,
         scroll_cell_widths: dict[str, int] | None = None,
     ):
         super().__init__()
-        if output_parametrization not in OUTPUT_PARAMETRIZATIONS:
-            raise ValueError(
-                f"output_parametrization {output_parametrization!r} is not one of {OUTPUT_PARAMETRIZATIONS}."
-            )
-        if prediction_type not in PREDICTION_TYPES:
-            raise ValueError(f"prediction_type {prediction_type!r} is not one of {PREDICTION_TYPES}.")
+        patch_size = tuple(patch_size)
+        check_model_config(output_parametrization, prediction_type, sample_frames, sample_size, patch_size, hidden_size,
+                           num_attention_heads, text_length_positions, scroll_cell_widths, looks)
         # Not a buffer: derived from the config, so it is never saved and always float64 on the CPU.
         self.alphas_cumprod = training_alphas_cumprod(num_train_timesteps, beta_start, beta_end, beta_schedule)
-        patch_size = tuple(patch_size)
         grid = (sample_frames // patch_size[0], sample_size // patch_size[1], sample_size // patch_size[2])
-        if any(g * p != s for g, p, s in zip(grid, patch_size, (sample_frames, sample_size, sample_size))):
-            raise ValueError(
-                f"patch_size {patch_size} must divide (sample_frames, sample_size, sample_size) = "
-                f"{(sample_frames, sample_size, sample_size)}."
-            )
-        if hidden_size % num_attention_heads:
-            raise ValueError(f"hidden_size {hidden_size} is not divisible by num_attention_heads {num_attention_heads}.")
         patch_volume = in_channels * patch_size[0] * patch_size[1] * patch_size[2]
         self.patch_embedding = torch.nn.Linear(patch_volume, hidden_size)
         self.frame_position = torch.nn.Parameter(torch.zeros(grid[0], hidden_size))
         self.row_position = torch.nn.Parameter(torch.zeros(grid[1], hidden_size))
         self.column_position = torch.nn.Parameter(torch.zeros(grid[2], hidden_size))
-        # The config keys a hand-edited config.json may break; checked here, so that from_pretrained fails
-        # naming the key rather than sampling failing later.
-        if isinstance(text_length_positions, bool) or not isinstance(text_length_positions, int) or text_length_positions < 0:
-            raise ValueError(
-                f"text_length_positions must be 0 (off) or a count of lengths, got {text_length_positions!r}."
-            )
-        if length_position_factors is not None and not (
-            isinstance(length_position_factors, (list, tuple)) and all(isinstance(f, str) for f in length_position_factors)
-        ):
-            raise ValueError(
-                f"length_position_factors must be a list of factor names of `looks` (or null), got "
-                f"{length_position_factors!r}."
-            )
-        if scroll_cell_widths is not None and not (
-            isinstance(scroll_cell_widths, dict)
-            and scroll_cell_widths
-            and all(not isinstance(w, bool) and isinstance(w, int) and w > 0 for w in scroll_cell_widths.values())
-        ):
-            raise ValueError(
-                "scroll_cell_widths must map each value of the `weight` factor to the width of a symbol's cell, a "
-                f"positive int of pixels (or be null, no scroll alignment), got {scroll_cell_widths!r}."
-            )
-        looked_up = sorted(length_position_factors or [])
-        if looked_up and not text_length_positions:
-            raise ValueError("length_position_factors needs text_length_positions above 0.")
-        unknown = [factor for factor in looked_up if factor not in (looks or {})]
-        if unknown:
-            raise ValueError(f"length_position_factors {unknown} are not factors of `looks` ({looks}).")
-        # Not buffers: derived from the config. Columns of `look_ids` (factors in name order) and the
-        # number of ids of each looked-up factor.
-        self.length_position_columns = [sorted(looks).index(factor) for factor in looked_up]
-        self.length_position_sizes = [len(looks[factor]) + 1 for factor in looked_up]
-        combinations = math.prod(self.length_position_sizes)
-        # (lengths * combinations, F', H', W', D); zero at first, so a new model starts from the shared tables.
+        # (lengths, F', H', W', D); zero at first, so a new model starts from the shared tables.
         self.length_position = (
-            torch.nn.Parameter(torch.zeros(text_length_positions * combinations, *grid, hidden_size))
+            torch.nn.Parameter(torch.zeros(text_length_positions, *grid, hidden_size))
             if text_length_positions
             else None
         )
@@ -510,7 +437,6 @@ class TextVideoDiTModel(ModelMixin, ConfigMixin, PeftAdapterMixin):
         )
         self.output_layer = OutputLayer(hidden_size, patch_volume)
         if looks:
-            check_look_table(looks)
             # Factors in name order: a saved config.json sorts its keys, so this order survives a reload.
             sizes = [len(looks[factor]) + 1 for factor in sorted(looks)]  # row 0 of each: left out
             self.variation_embedding = torch.nn.Embedding(sum(sizes), hidden_size)
@@ -606,13 +532,10 @@ class TextVideoDiTModel(ModelMixin, ConfigMixin, PeftAdapterMixin):
         return table.reshape(frames * rows * columns, -1)
 
     def length_position_embedding(
-        self, encoder_attention_mask: torch.Tensor | None, look_ids: torch.Tensor | None,
-        frames: int, rows: int, columns: int
+        self, encoder_attention_mask: torch.Tensor | None, frames: int, rows: int, columns: int
     ) -> torch.Tensor:
-        """`(B, F' * H' * W', D)`: the position table of each video's text length (and, with
-        `length_position_factors`, of its ids of those factors in `look_ids` `(B, K)`, from
-        `checked_look_ids`), tokens in patchify order. Only for a model with `text_length_positions`
-        in its config."""
+        """`(B, F' * H' * W', D)`: the position table of each video's text length, tokens in patchify
+        order. Only for a model with `text_length_positions` in its config."""
         if encoder_attention_mask is None:
             raise ValueError(
                 "This model has a position table per text length (`text_length_positions` in its config), so it "
@@ -625,10 +548,7 @@ class TextVideoDiTModel(ModelMixin, ConfigMixin, PeftAdapterMixin):
                 f"A text of {int(lengths.max())} tokens is longer than this model's position tables cover "
                 f"({max_length} tokens at most)."
             )
-        index = lengths
-        for column, size in zip(self.length_position_columns, self.length_position_sizes):
-            index = index * size + look_ids[:, column].to(lengths.device)
-        tables = self.length_position[index.to(self.length_position.device), :frames, :rows, :columns]
+        tables = self.length_position[lengths.to(self.length_position.device), :frames, :rows, :columns]
         return tables.reshape(len(lengths), frames * rows * columns, -1)
 
     def checked_look_ids(self, look_ids: torch.Tensor | None, batch: int) -> torch.Tensor | None:
@@ -698,7 +618,7 @@ class TextVideoDiTModel(ModelMixin, ConfigMixin, PeftAdapterMixin):
         grid = (shape[2] // pt, shape[3] // ph, shape[4] // pw)
         x = x + self.position_embedding(*grid).to(x.dtype)
         if self.length_position is not None:
-            x = x + self.length_position_embedding(encoder_attention_mask, look_ids, *grid).to(x.dtype)
+            x = x + self.length_position_embedding(encoder_attention_mask, *grid).to(x.dtype)
 
         text = self.text_projection(encoder_hidden_states)  # (B, L, D)
         if encoder_attention_mask is None:

@@ -26,7 +26,6 @@ import transformers
 from huggingface_hub import constants as hub_constants
 from safetensors import safe_open
 
-PREDICTION_TYPES = ("epsilon", "v_prediction", "sample")
 # The scheduler settings the transformer records: what it was trained to predict, and on which schedule.
 SCHEDULE_KEYS = ("prediction_type", "num_train_timesteps", "beta_start", "beta_end", "beta_schedule")
 PIPELINE_COMPONENTS = ("tokenizer", "text_encoder", "transformer", "scheduler")
@@ -252,13 +251,13 @@ def schedule_differences(scheduler_config, transformer_config) -> list[str]:
     return differences
 
 
-def check_scheduler(scheduler, transformer, num_inference_steps: int):
-    """The scheduler must sample what the transformer predicts, on the schedule it was trained on, and
-    have at least `num_inference_steps` training steps to choose from."""
+def check_scheduler(scheduler, transformer, num_inference_steps: int, prediction_types: tuple[str, ...]):
+    """The scheduler must predict one of `prediction_types`, sample what the transformer predicts, on the
+    schedule it was trained on, and have at least `num_inference_steps` training steps to choose from."""
     prediction_type = scheduler.config.get("prediction_type", "epsilon")
-    if prediction_type not in PREDICTION_TYPES:
+    if prediction_type not in prediction_types:
         raise ValueError(
-            f"The scheduler's prediction_type {prediction_type!r} is unknown; allowed: {', '.join(PREDICTION_TYPES)}."
+            f"The scheduler's prediction_type {prediction_type!r} is unknown; allowed: {', '.join(prediction_types)}."
         )
     differences = schedule_differences(scheduler.config, transformer.config)
     if differences:

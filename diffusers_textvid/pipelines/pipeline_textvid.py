@@ -1,18 +1,20 @@
 """TextVideoPipeline: text in, a short grayscale video of that text scrolling past out.
 
-This file imports only torch, numpy, diffusers, transformers, huggingface_hub and its neighbours
-`input_checks.py` and `lora_loading.py`: `save_pretrained(..., self_contained=True)` (and `push_to_hub`)
-copies all three into the model folder, so `DiffusionPipeline.from_pretrained(folder,
-trust_remote_code=True)` works where the `diffusers_textvid` package is not installed.
+This file imports only torch, numpy, diffusers, transformers, huggingface_hub, its neighbours
+`input_checks.py` and `lora_loading.py`, `hub.py` and `models/noise_schedule.py` (none of which imports
+more of the package): `save_pretrained(..., self_contained=True)` (and `push_to_hub`) copies them into
+the model folder, so `DiffusionPipeline.from_pretrained(folder, trust_remote_code=True)` works where the
+`diffusers_textvid` package is not installed.
 """
 
 import importlib
 import inspect
 import json
 import os
-import shutil
+import re
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -21,7 +23,7 @@ from diffusers import DiffusionPipeline, ModelMixin, SchedulerMixin
 from diffusers.utils import BaseOutput, replace_example_docstring
 from diffusers.utils.torch_utils import is_compiled_module, randn_tensor
 from diffusers.video_processor import VideoProcessor
-from huggingface_hub import ModelCard, ModelCardData, create_repo, snapshot_download, upload_folder
+from huggingface_hub import ModelCard, ModelCardData, snapshot_download
 from transformers import CLIPTextModel, PreTrainedTokenizerBase
 
 from .input_checks import (
@@ -45,6 +47,8 @@ from .input_checks import (
     read_model_index,
     warn_unused_negative_prompt,
 )
+from ..hub import upload_to_hub
+from ..models.noise_schedule import PREDICTION_TYPES
 from .lora_loading import TextVideoLoraLoaderMixin
 
 EXAMPLE_DOC_STRING = """
@@ -221,7 +225,7 @@ class TextVideoPipeline(DiffusionPipeline, TextVideoLoraLoaderMixin):
         num_inference_steps = check_count("num_inference_steps", num_inference_steps)
         check_count("num_videos_per_prompt", num_videos_per_prompt)
         check_flag("draw_left_out_look", draw_left_out_look)
-        check_scheduler(self.scheduler, self.transformer, num_inference_steps)
+        check_scheduler(self.scheduler, self.transformer, num_inference_steps, PREDICTION_TYPES)
         check_callback(callback_on_step_end)
         prompts = self.prompt_list(prompt) if prompt is not None else None
         if prompt_embeds is not None:
@@ -661,15 +665,12 @@ class TextVideoPipeline(DiffusionPipeline, TextVideoLoraLoaderMixin):
     def copy_code_into(self, folder: str):
         """Copy the code of this pipeline and its transformer into the saved `folder` and name it in the configs."""
         pipeline_file = inspect.getfile(type(self))
-        shutil.copyfile(pipeline_file, os.path.join(folder, os.path.basename(pipeline_file)))
-        for module in (check_number, TextVideoLoraLoaderMixin):  # input_checks.py, lora_loading.py: imported above
-            module_file = inspect.getfile(module)
-            shutil.copyfile(module_file, os.path.join(folder, os.path.basename(module_file)))
+        copy_module_with_its_imports(pipeline_file, folder)
         index = {"_class_name": [module_stem(pipeline_file), type(self).__name__]}
         transformer = self.transformer._orig_mod if is_compiled_module(self.transformer) else self.transformer
         if transformer is not None:
             transformer_file = inspect.getfile(type(transformer))
-            shutil.copyfile(transformer_file, os.path.join(folder, "transformer", os.path.basename(transformer_file)))
+            copy_module_with_its_imports(transformer_file, os.path.join(folder, "transformer"))
             class_reference = [module_stem(transformer_file), type(transformer).__name__]
             index["transformer"] = class_reference
             update_json(os.path.join(folder, "transformer", "config.json"), auto_map={"AutoModel": ".".join(class_reference)})
@@ -677,15 +678,14 @@ class TextVideoPipeline(DiffusionPipeline, TextVideoLoraLoaderMixin):
 
     def upload_saved_folder(self, folder: str, repo_id: str | None = None, token: str | None = None,
                             private: bool | None = None, create_pr: bool = False, commit_message: str | None = None):
-        """Upload a folder written by `save_pretrained` to the Hub repo `repo_id` (default: the folder's name)."""
-        repo_id = create_repo(repo_id or os.path.basename(os.path.normpath(folder)), token=token, private=private,
-                              exist_ok=True).repo_id
+        """Upload a folder written by `save_pretrained` to the Hub repo `repo_id` (default: the folder's name),
+        with a new model card where it has no README.md."""
         readme = os.path.join(folder, "README.md")
         if not os.path.isfile(readme):
             card_data = ModelCardData(library_name="diffusers", pipeline_tag="text-to-video")
             ModelCard.from_template(card_data, model_description=f"A `{type(self).__name__}` of diffusers-textvid.").save(readme)
-        upload_folder(repo_id=repo_id, folder_path=folder, token=token, create_pr=create_pr,
-                      commit_message=commit_message or "Upload TextVideoPipeline")
+        upload_to_hub(folder, repo_id, token, commit_message or "Upload TextVideoPipeline", private=private,
+                      create_pr=create_pr)
 
 
 def record_float32_text_encoder(folder: str):
@@ -695,6 +695,33 @@ def record_float32_text_encoder(folder: str):
         with open(text_encoder_config) as file:
             dtype_keys = {"dtype", "torch_dtype"} & set(json.load(file))  # transformers 5 and 4 names
         update_json(text_encoder_config, **dict.fromkeys(dtype_keys, "float32"))
+
+
+# `from .name import` or `from ..package.name import`: an import of a module of this package.
+RELATIVE_IMPORT = re.compile(r"^(\s*from\s+)(\.+)([\w.]+)(\s+import\b)", re.MULTILINE)
+
+
+def copy_module_with_its_imports(source: str, folder: str, copied: set[str] | None = None):
+    """Copy the module file `source` into `folder` with every module of the package it imports, and
+    theirs, all side by side: each such import is rewritten to `from .name import`, the form Diffusers'
+    remote-code loader follows. (Module names are unique in the package, so flat names cannot clash.)"""
+    copied = set() if copied is None else copied
+    if source in copied:
+        return
+    copied.add(source)
+
+    def flatten(match: re.Match) -> str:
+        package = Path(source).parent
+        for _ in range(len(match.group(2)) - 1):
+            package = package.parent
+        imported = package.joinpath(*match.group(3).split(".")).with_suffix(".py")
+        copy_module_with_its_imports(str(imported), folder, copied)
+        return f"{match.group(1)}.{imported.stem}{match.group(4)}"
+
+    with open(source, encoding="utf-8") as file:
+        text = RELATIVE_IMPORT.sub(flatten, file.read())
+    with open(os.path.join(folder, os.path.basename(source)), "w", encoding="utf-8") as file:
+        file.write(text)
 
 
 def module_stem(path: str) -> str:

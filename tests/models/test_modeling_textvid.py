@@ -1,9 +1,12 @@
+import json
+
 import pytest
 import torch
 
 from diffusers_textvid import PRESETS, TextVideoDiTModel, TextVideoDiTOutput, build_scheduler
-from diffusers_textvid.models.modeling_textvid import (
-    clean_video_to_prediction, patchify, signal_and_noise_scales, training_alphas_cumprod, unpatchify,
+from diffusers_textvid.models.modeling_textvid import patchify, unpatchify
+from diffusers_textvid.models.noise_schedule import (
+    clean_video_to_prediction, signal_and_noise_scales, training_alphas_cumprod,
 )
 
 from conftest import build_tiny_transformer, perturb_weights
@@ -254,43 +257,12 @@ def test_length_tables_round_trip_through_save_and_load(tmp_path):
 LOOKS = {"direction": ["right_to_left", "left_to_right"], "weight": ["bold", "light"]}
 
 
-def look_length_table_model() -> TextVideoDiTModel:
-    """The tiny model with looks and a position table per (text length, direction id), weights perturbed."""
-    torch.manual_seed(0)
-    return perturb_weights(TextVideoDiTModel(**{**PRESETS["tiny"]["transformer"], "looks": LOOKS,
-                                                "text_length_positions": 9, "length_position_factors": ["direction"]}))
-
-
-def test_length_tables_per_look_pick_the_table_of_each_videos_length_and_direction():
-    model = look_length_table_model()
-    assert len(model.length_position) == 9 * 3  # direction ids: 0 (left out), 1, 2
-    video, timestep, text, mask = model_inputs()
-    ids = model.encode_looks([{"direction": "left_to_right"}, {"direction": "left_to_right", "weight": "light"}])
-    reference = model(video, timestep, text, mask, look_ids=ids).sample
-    with torch.no_grad():
-        model.length_position[3 * 3 + 2].zero_()  # 3 real tokens, left to right: both videos' table
-    changed = model(video, timestep, text, mask, look_ids=ids).sample
-    assert not torch.allclose(changed[0], reference[0]) and not torch.allclose(changed[1], reference[1])
-    with torch.no_grad():
-        model.length_position[3 * 3 + 0].zero_()  # 3 tokens, direction left out: what `look_ids=None` reads
-        model.length_position[3 * 3 + 1].zero_()  # 3 tokens, right to left; the weight picks no table
-    torch.testing.assert_close(model(video, timestep, text, mask, look_ids=ids).sample, changed)
-    left_out = model(video, timestep, text, mask).sample
-    torch.testing.assert_close(model(video, timestep, text, mask, look_ids=torch.zeros_like(ids)).sample, left_out)
-
-
-def test_length_tables_per_look_need_tables_per_length_and_known_factors(tmp_path):
-    with pytest.raises(ValueError, match="needs text_length_positions"):
-        TextVideoDiTModel(**{**PRESETS["tiny"]["transformer"], "looks": LOOKS, "length_position_factors": ["weight"]})
-    with pytest.raises(ValueError, match="'speed'"):
-        TextVideoDiTModel(**{**PRESETS["tiny"]["transformer"], "looks": LOOKS, "text_length_positions": 9,
-                             "length_position_factors": ["speed"]})
-    model = look_length_table_model()
-    video, timestep, text, mask = model_inputs()
-    with pytest.raises(ValueError, match="must have shape"):
-        model(video, timestep, text, mask, look_ids=torch.zeros(2, 1, dtype=torch.long))
-    model.save_pretrained(tmp_path)
-    loaded = TextVideoDiTModel.from_pretrained(tmp_path)
-    ids = model.encode_looks([{"direction": "right_to_left"}, {}])
-    torch.testing.assert_close(loaded(video, timestep, text, mask, look_ids=ids).sample,
-                               model(video, timestep, text, mask, look_ids=ids).sample)
+def test_a_config_with_length_position_factors_is_refused_naming_the_key(tmp_path):
+    model = TextVideoDiTModel(**{**PRESETS["tiny"]["transformer"], "looks": LOOKS})
+    model.save_pretrained(tmp_path / "old")
+    config = json.loads((tmp_path / "old" / "config.json").read_text())
+    (tmp_path / "old" / "config.json").write_text(json.dumps(config | {"length_position_factors": None}))
+    assert TextVideoDiTModel.from_pretrained(tmp_path / "old").config.looks == model.config.looks
+    (tmp_path / "old" / "config.json").write_text(json.dumps(config | {"length_position_factors": ["direction"]}))
+    with pytest.raises(ValueError, match="length_position_factors"):
+        TextVideoDiTModel.from_pretrained(tmp_path / "old")

@@ -72,20 +72,6 @@ def test_looks_survive_save_and_load_in_the_same_order(looks_pipe, tmp_path):
         assert torch.equal(sample(loaded, look), sample(looks_pipe, look)), look
 
 
-def test_a_pipeline_with_a_length_table_per_look_follows_the_direction_and_survives_save_and_load(tmp_path):
-    per_look = {"patch_size": (1, 32, 8), "text_length_positions": 9, "length_position_factors": ["direction"]}
-    pipe = sharpened(build_pipeline("tiny", looks=True, transformer_overrides=per_look))
-    with torch.no_grad():
-        torch.nn.init.normal_(pipe.transformer.length_position)  # tables start at zero; make them differ
-    look = {"direction": "left_to_right"}
-    assert not torch.equal(sample(pipe, look), sample(pipe, {"direction": "right_to_left"}))
-    pipe.save_pretrained(tmp_path)
-    loaded = TextVideoPipeline.from_pretrained(tmp_path)
-    loaded.set_progress_bar_config(disable=True)
-    assert loaded.transformer.config.length_position_factors == ["direction"]
-    torch.testing.assert_close(sample(loaded, look), sample(pipe, look))
-
-
 def test_a_pipeline_with_scroll_alignment_follows_the_direction_and_survives_save_and_load(tmp_path):
     widths = {"bold": 35, "light": 34}
     pipe = sharpened(build_pipeline("tiny", looks=True,

@@ -411,15 +411,14 @@ def test_variations_flag_conditions_the_model_on_every_factor_and_the_looks_reac
 
 def test_model_config_overrides_the_preset_and_keeps_the_looks(tmp_path):
     overrides = tmp_path / "lengths.json"
-    overrides.write_text('{"patch_size": [1, 32, 8], "text_length_positions": 9, '
-                         '"length_position_factors": ["direction", "crossing_frames"]}')
+    overrides.write_text('{"patch_size": [1, 32, 8], "text_length_positions": 9}')
     args = arguments.parse_training_args(["--output_dir", str(tmp_path / "run"), "--model_preset", "tiny", "--looks",
                                      "--model_config", str(overrides)])
     transformer = training_model.build_training_model(args).transformer
     assert tuple(transformer.config.patch_size) == (1, 32, 8)
     assert transformer.config.hidden_size == PRESETS["tiny"]["transformer"]["hidden_size"]
     assert set(transformer.config.looks) == set(LOOK_FACTORS)
-    assert len(transformer.length_position) == 9 * 3 * 4  # lengths x direction ids x crossing ids (0: left out)
+    assert len(transformer.length_position) == 9  # one table per text length
 
 
 @pytest.mark.slow
