@@ -13,15 +13,10 @@ import pytest
 
 from diffusers_textvid.model_card import LORA_SUMMARY_FILE, SUMMARY_FILE
 
+from test_model_card import SUMMARY
+
 REPO = Path(__file__).resolve().parent.parent
 
-SUMMARY = {
-    "training_command": "accelerate launch training/train_textvid.py --model_preset tiny --max_train_steps 7",
-    "model_preset": "tiny",
-    "prediction_type": "v_prediction",
-    "train_steps": 7,
-    "samples_seen": 56,
-}
 LORA_SUMMARY = {
     "training_command": "accelerate launch training/train_textvid_lora.py --look direction=left_to_right",
     "base_model": "user/textvid-small",
