@@ -27,6 +27,7 @@ from diffusers_textvid import TextVideoPipeline
 from diffusers_textvid.evaluation import evaluate_pipeline, evaluate_looks, evaluation_prompt_sets, model_looks
 from diffusers_textvid.model_card import METRICS_FILE, SUMMARY_FILE, write_model_card, write_sample_gif
 from diffusers_textvid.schedulers import swap_scheduler
+from diffusers_textvid.training.arguments import MAX_SEED
 
 # (scheduler, steps) scored on the validation prompts after DDIM 25 on every set.
 VALIDATION_RUNS = (("ddim", 50), ("ddpm", 50), ("dpm", 4), ("ddim", 8), ("dpm", 8), ("unipc", 8), ("euler", 8))
@@ -75,8 +76,8 @@ def check_export_args(args):
             raise ValueError(f"--target {args.target!r} is --model_dir: the export replaces the target, so give another folder.")
     if args.num_prompts < 1:
         raise ValueError(f"--num_prompts must be a positive integer, got {args.num_prompts}.")
-    if not 0 <= args.seed <= 2**32 - 1:
-        raise ValueError(f"--seed must be 0 to {2**32 - 1}, got {args.seed}.")
+    if not 0 <= args.seed <= MAX_SEED:
+        raise ValueError(f"--seed must be 0 to {MAX_SEED}, got {args.seed}.")
 
 
 def main(argv=None):

@@ -316,8 +316,8 @@ def check_model_index(folder: str, index: dict, given: set[str]):
                     f"{path}: {name!r} names the class {class_name!r}, which {library} {LIBRARIES[library].__version__} "
                     "does not have."
                 )
-        elif any(os.path.isfile(os.path.join(folder, where, library + ".py")) for where in ("", name)):
-            check_folder_module_class(folder, path, name, library, class_name)
+        elif module_files := folder_module_files(folder, name, library):
+            check_folder_module_class(module_files, path, name, library, class_name)
         else:
             check_installed_module_class(path, name, library, class_name)
         subfolder = os.path.join(folder, name)
@@ -342,14 +342,16 @@ def check_installed_module_class(index_path: str, name: str, module: str, class_
         raise ValueError(f"{index_path}: {name!r} names the class {class_name!r}, which the installed {module} does not have.")
 
 
-def check_folder_module_class(folder: str, index_path: str, name: str, module: str, class_name: str):
-    """`ValueError` unless `module`.py, next to model_index.json or in the component's subfolder `name`,
-    defines the class `class_name`: read, not run, so that the message comes before Diffusers asks for
-    `trust_remote_code` to import it."""
+def folder_module_files(folder: str, name: str, module: str) -> list[str]:
+    """The files `module`.py of a self-contained folder: next to model_index.json or in the component's
+    subfolder `name`."""
     files = [os.path.join(folder, where, module + ".py") for where in ("", name)]
-    files = [path for path in files if os.path.isfile(path)]
-    if not files:
-        raise ValueError(f"{index_path}: {name!r} names the module {module!r}, but {module}.py is not in the folder.")
+    return [path for path in files if os.path.isfile(path)]
+
+
+def check_folder_module_class(files: list[str], index_path: str, name: str, module: str, class_name: str):
+    """`ValueError` unless `module`.py (`files`, from `folder_module_files`) defines the class `class_name`:
+    read, not run, so that the message comes before Diffusers asks for `trust_remote_code` to import it."""
     defined = set()
     for path in files:
         with open(path, encoding="utf-8") as file:

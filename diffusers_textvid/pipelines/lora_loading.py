@@ -97,13 +97,19 @@ def module_pattern(name: str) -> str:
     return re.sub(r"\.\d+\.", ".*.", name)
 
 
+def adaptable_modules(transformer: torch.nn.Module) -> set[str]:
+    """The full names of the modules of `transformer` that LoRA can adapt."""
+    return {
+        name.removesuffix(".base_layer")  # peft keeps an adapted layer as base_layer
+        for name, module in transformer.named_modules()
+        if isinstance(module, LORA_MODULE_TYPES) and ".lora_" not in name
+    }
+
+
 def check_lora_modules(transformer: torch.nn.Module, state_dict: dict):
     """`ValueError` unless every module the LoRA `state_dict` (keys `transformer.<module>.lora_...`) adapts is
     a module of `transformer` that LoRA can adapt; the message lists both, block numbers as `*`."""
-    adaptable = set()
-    for name, module in transformer.named_modules():
-        if isinstance(module, LORA_MODULE_TYPES) and ".lora_" not in name:
-            adaptable.add(name.removesuffix(".base_layer"))  # peft keeps the adapted layer as base_layer
+    adaptable = adaptable_modules(transformer)
     prefix = f"{LORA_PREFIX}."
     targets = {key.removeprefix(prefix).split(".lora_")[0] for key in state_dict if ".lora_" in key}
     unknown = sorted(targets - adaptable)

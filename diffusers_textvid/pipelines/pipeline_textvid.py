@@ -21,11 +21,13 @@ import numpy as np
 import torch
 from diffusers import DiffusionPipeline, ModelMixin, SchedulerMixin
 from diffusers.utils import BaseOutput, replace_example_docstring
-from diffusers.utils.torch_utils import is_compiled_module, randn_tensor
+from diffusers.utils.torch_utils import randn_tensor, unwrap_module
 from diffusers.video_processor import VideoProcessor
 from huggingface_hub import ModelCard, ModelCardData, snapshot_download
 from transformers import CLIPTextModel, PreTrainedTokenizerBase
 
+from ..hub import upload_to_hub
+from ..models.noise_schedule import PREDICTION_TYPES
 from .input_checks import (
     HUB_DOWNLOAD_KEYWORDS,
     LIBRARIES,
@@ -47,8 +49,6 @@ from .input_checks import (
     read_model_index,
     warn_unused_negative_prompt,
 )
-from ..hub import upload_to_hub
-from ..models.noise_schedule import PREDICTION_TYPES
 from .lora_loading import TextVideoLoraLoaderMixin
 
 EXAMPLE_DOC_STRING = """
@@ -615,8 +615,7 @@ class TextVideoPipeline(DiffusionPipeline, TextVideoLoraLoaderMixin):
         class is exactly the one annotated on `__init__`, and a `TextVideoDiTModel` is one of several classes
         (the installed package's, or a model folder's copy of its file)."""
         transformer = getattr(pipeline, "transformer", None)
-        unwrapped = transformer._orig_mod if is_compiled_module(transformer) else transformer
-        if "transformer" not in kwargs and type(unwrapped).__name__ == "TextVideoDiTModel":
+        if "transformer" not in kwargs and type(unwrap_module(transformer)).__name__ == "TextVideoDiTModel":
             kwargs["transformer"] = transformer
         return super().from_pipe(pipeline, **kwargs)
 
@@ -654,7 +653,7 @@ class TextVideoPipeline(DiffusionPipeline, TextVideoLoraLoaderMixin):
             save_directory, safe_serialization=True, variant=variant, max_shard_size=max_shard_size, **kwargs
         )
         record_float32_text_encoder(str(save_directory))
-        transformer = self.transformer._orig_mod if is_compiled_module(self.transformer) else self.transformer
+        transformer = unwrap_module(self.transformer)
         if transformer is not None:  # the package's top level exports the class: the name users import
             update_json(os.path.join(save_directory, "model_index.json"), transformer=[PACKAGE, type(transformer).__name__])
         if self_contained or push_to_hub:
@@ -667,7 +666,7 @@ class TextVideoPipeline(DiffusionPipeline, TextVideoLoraLoaderMixin):
         pipeline_file = inspect.getfile(type(self))
         copy_module_with_its_imports(pipeline_file, folder)
         index = {"_class_name": [module_stem(pipeline_file), type(self).__name__]}
-        transformer = self.transformer._orig_mod if is_compiled_module(self.transformer) else self.transformer
+        transformer = unwrap_module(self.transformer)
         if transformer is not None:
             transformer_file = inspect.getfile(type(transformer))
             copy_module_with_its_imports(transformer_file, os.path.join(folder, "transformer"))

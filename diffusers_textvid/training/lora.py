@@ -7,7 +7,7 @@ import torch
 
 from ..evaluation import evaluate_pipeline, evaluation_prompt_sets
 from ..pipelines import TextVideoPipeline
-from ..pipelines.lora_loading import LORA_WEIGHT_NAME
+from ..pipelines.lora_loading import LORA_WEIGHT_NAME, adaptable_modules, module_pattern
 from ..schedulers import SCHEDULERS, build_sampling_pipeline
 
 
@@ -57,12 +57,10 @@ def evaluate_look(pipe: TextVideoPipeline, args) -> dict:
 
 
 def check_target_modules(transformer: torch.nn.Module, names: list[str]):
-    """Each of `names` (`--lora_target_modules`) must name linear layers of `transformer`: PEFT matches
-    a name against the end of every module's full name."""
-    linear = [name for name, module in transformer.named_modules() if isinstance(module, torch.nn.Linear)]
-    unknown = [name for name in names if not any(full == name or full.endswith("." + name) for full in linear)]
+    """Each of `names` (`--lora_target_modules`) must name modules of `transformer` that LoRA can adapt:
+    PEFT matches a name against the end of every module's full name."""
+    adaptable = adaptable_modules(transformer)
+    unknown = [name for name in names if not any(full == name or full.endswith("." + name) for full in adaptable)]
     if unknown:
-        in_blocks = sorted({name.split(".", 2)[2] for name in linear if name.startswith("blocks.")})
-        outside = sorted(name for name in linear if not name.startswith("blocks."))
-        raise ValueError(f"--lora_target_modules: {unknown} name no linear layer of the transformer; its linear "
-                         f"layers are {outside} and, in every block, {in_blocks}.")
+        raise ValueError(f"--lora_target_modules: {unknown} name no module of the transformer that LoRA can adapt; "
+                         f"those are {sorted({module_pattern(name) for name in adaptable})}.")
