@@ -109,19 +109,24 @@ def check_drawable_look(factors: dict) -> dict:
     return look
 
 
+def strip_layout(text: str, factors: dict) -> tuple[str, dict, int, int]:
+    """`(prompt, look, cell_width, margin)`: the normalised prompt, the full look, the width of a symbol's
+    cell and the black margin (whole blank cells, at least a frame wide) on both ends of its strip."""
+    prompt = normalize_prompt(text)
+    look = check_drawable_look(factors) if factors else DEFAULT_LOOK
+    cell_width = strip_atlas(look["weight"], look["vertical_offset"]).shape[2]
+    return prompt, look, cell_width, -(-FRAME_SIZE // cell_width) * cell_width
+
+
 def text_windows(text: str, **factors) -> tuple[np.ndarray, np.ndarray]:
     """`(windows, starts)`: `windows` `(S, 32, 32)` uint8 is every 32-column window of `text`'s strip in
     the look `factors` (as `render_text_video`), padded with black on both sides; `starts` int `(16,)`
     is the window each frame shows, so `windows[starts]` is the video and `windows[starts + 1]` the
     same frames one pixel further along the strip."""
-    prompt = normalize_prompt(text)
-    look = check_drawable_look(factors) if factors else DEFAULT_LOOK
-    atlas = strip_atlas(look["weight"], look["vertical_offset"])  # (32, 37, cell)
-    cell_width = atlas.shape[2]
-    blanks = [BLANK] * -(-FRAME_SIZE // cell_width)  # enough blank cells to cover a frame width
+    prompt, look, cell_width, margin = strip_layout(text, factors)
+    blanks = [BLANK] * (margin // cell_width)
     cells = blanks + [ATLAS_INDEX[symbol] for symbol in prompt] + blanks
-    padded = atlas.take(cells, axis=1).reshape(FRAME_SIZE, -1)  # (32, margin + N * cell + margin)
-    margin = len(blanks) * cell_width
+    padded = strip_atlas(look["weight"], look["vertical_offset"]).take(cells, axis=1).reshape(FRAME_SIZE, -1)
     starts = window_starts(len(prompt) * cell_width, look["direction"], look["crossing_frames"], margin)
     return frame_windows(padded), starts
 
