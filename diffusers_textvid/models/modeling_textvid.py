@@ -80,16 +80,33 @@ class Attention(torch.nn.Module):
         self.to_kv = torch.nn.Linear(context_dim or dim, 2 * dim)
         self.to_out = torch.nn.Linear(dim, dim)
 
+    def heads(self, x: torch.Tensor, context: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
+        """Queries, keys and values, each `(B, heads, N or L, D/heads)`."""
+        b, n, _ = x.shape
+        context = x if context is None else context
+        q = self.to_q(x).reshape(b, n, self.num_heads, -1).transpose(1, 2)
+        k, v = self.to_kv(context).reshape(b, context.shape[1], 2, self.num_heads, -1).permute(2, 0, 3, 1, 4)
+        return q, k, v
+
     def forward(
         self, x: torch.Tensor, context: torch.Tensor | None = None, mask: torch.Tensor | None = None
     ) -> torch.Tensor:
         """`x` `(B, N, D)`, `context` `(B, L, D_ctx)` (None: self-attention), `mask` bool `(B, 1, 1, L)`."""
         b, n, d = x.shape
-        context = x if context is None else context
-        q = self.to_q(x).reshape(b, n, self.num_heads, -1).transpose(1, 2)  # (B, heads, N, D/heads)
-        k, v = self.to_kv(context).reshape(b, context.shape[1], 2, self.num_heads, -1).permute(2, 0, 3, 1, 4)
+        q, k, v = self.heads(x, context)
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (B, heads, N, D/heads)
         return self.to_out(out.transpose(1, 2).reshape(b, n, d))
+
+    def probabilities(
+        self, x: torch.Tensor, context: torch.Tensor | None = None, mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """`(B, heads, N, L)`: the attention weights `forward` applies to the same inputs, written out
+        (the fused kernel keeps them hidden); for inspection and for losses on where attention looks."""
+        q, k, _ = self.heads(x, context)
+        scores = (q @ k.transpose(-2, -1)).float() / math.sqrt(q.shape[-1])  # (B, heads, N, L)
+        if mask is not None:
+            scores = scores.masked_fill(~mask, float("-inf"))
+        return scores.softmax(dim=-1)
 
 
 class TextVideoDiTBlock(torch.nn.Module):
