@@ -8,10 +8,13 @@ e * sqrt(SNR + 1) in velocity, so their squared errors are the x_0 one times SNR
 model's own earlier estimate rather than from the true video, still asking for the true video.
 """
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import torch
 from diffusers.training_utils import compute_snr
+
+from .models.attention_capture import AttentionRecorder
 
 # name: weight of the x_0 squared error at signal-to-noise ratio `snr`, capped at `gamma`.
 LOSS_WEIGHTINGS = {
@@ -128,11 +131,42 @@ def own_estimate_sources(
     return sources, timesteps
 
 
+@dataclass(frozen=True)
+class SymbolAttention:
+    """A loss on where cross-attention looks: in `blocks`, the heads' mean attention of every video token
+    that shows a symbol's ink should fall on that symbol's text token. The labels come from the renderer
+    (`data.symbol_layout`); the model never reads them, so it learns the layout and samples without it."""
+
+    weight: float
+    blocks: tuple[int, ...] = (1, 2)
+
+    def __post_init__(self):
+        if not self.weight > 0:
+            raise ValueError(f"SymbolAttention weight must be above 0, got {self.weight}.")
+        if not self.blocks or any(block < 0 for block in self.blocks):
+            raise ValueError(f"SymbolAttention blocks must be block numbers (0 or more), got {self.blocks}.")
+
+
+def symbol_attention_loss(probabilities: dict[int, torch.Tensor], token_symbols: torch.Tensor) -> torch.Tensor:
+    """Mean over the recorded blocks and the video tokens that show ink of -log(the attention, heads averaged,
+    on the symbols they show). `probabilities`: block -> `(B, heads, N, L)`; `token_symbols` bool `(B, N, L)`
+    (`data.symbol_layout.token_symbols`). 0 when no token shows ink (every prompt dropped)."""
+    inked = token_symbols.any(dim=2)  # (B, N)
+    if not inked.any():
+        return torch.zeros((), device=token_symbols.device)
+    losses = []
+    for weights in probabilities.values():
+        on_symbols = (weights.mean(dim=1) * token_symbols).sum(dim=2)  # (B, N)
+        losses.append(-on_symbols[inked].clamp(min=1e-6).log().mean())
+    return torch.stack(losses).mean()
+
+
 def diffusion_loss(
     transformer, text_encoder, tokenizer, scheduler, prompts: list[str], clean: torch.Tensor,
     generator: torch.Generator, snr_gamma: float | None = None, weighting: str = "min_snr",
     own_estimate_inputs: OwnEstimateInputs | None = None, look_ids: torch.Tensor | None = None,
     true_look_ids: torch.Tensor | None = None, look_guess_weight: float = 0.0,
+    symbol_attention: SymbolAttention | None = None, token_symbols: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Noise `clean` `(B, 1, F, H, W)` at random timesteps and return the weighted MSE to the target.
 
@@ -141,6 +175,8 @@ def diffusion_loss(
     model with scroll alignment), the loss adds that times the cross-entropy of every block's guess of the
     look against the true one, from `true_look_ids` `(B, K)`, the full looks: the guesses learn
     the chance of each look given the noisy video and the factors given.
+    With `symbol_attention`, the loss adds its weight times `symbol_attention_loss` against `token_symbols`
+    `(B, N, L)`, where the renderer drew each prompt's symbols.
     With `own_estimate_inputs`, part of the batch is noised from the model's own estimate (see
     `OwnEstimateInputs`); the target always leads back to `clean`.
     All randomness comes from `generator` (a CPU generator), so a step is a pure function of its inputs.
@@ -162,7 +198,9 @@ def diffusion_loss(
         # The noise that makes x_t out of the true video: the target then asks for the true video.
         alphas_cumprod = scheduler.alphas_cumprod.to(clean.device)[timesteps][:, None, None, None, None]
         noise = (noisy - alphas_cumprod.sqrt() * clean) / (1 - alphas_cumprod).sqrt()
-    output = transformer(noisy, timesteps, text, tokens.attention_mask, look_ids=look_ids)
+    recorder = AttentionRecorder(transformer, "cross", symbol_attention.blocks) if symbol_attention else nullcontext()
+    with recorder:
+        output = transformer(noisy, timesteps, text, tokens.attention_mask, look_ids=look_ids)
     target = training_target(scheduler, clean, noise, timesteps)
     per_sample = torch.mean((output.sample.float() - target.float()) ** 2, dim=(1, 2, 3, 4))  # (B,)
     weights = loss_weights(scheduler, timesteps, snr_gamma, weighting).to(per_sample.device)
@@ -173,4 +211,8 @@ def diffusion_loss(
         true_look = transformer.scroll_text.true_look(true_look_ids).to(clean.device)  # (B,)
         guesses = output.look_logits.log_softmax(dim=2)  # (num_layers, B, S)
         loss = loss - look_guess_weight * guesses.gather(2, true_look.expand(len(guesses), -1)[:, :, None]).mean()
+    if symbol_attention is not None:
+        if token_symbols is None:
+            raise ValueError("symbol_attention needs `token_symbols`, where the renderer drew each symbol.")
+        loss = loss + symbol_attention.weight * symbol_attention_loss(recorder.probabilities, token_symbols.to(clean.device))
     return loss

@@ -14,7 +14,7 @@ import torch
 
 from ..data.prompts import normalize_prompt
 from ..data.looks import LOOK_FACTORS, check_look
-from ..diffusion_loss import LOSS_WEIGHTINGS, OwnEstimateInputs
+from ..diffusion_loss import LOSS_WEIGHTINGS, OwnEstimateInputs, SymbolAttention
 from ..presets import PRESETS, build_scheduler, transformer_arguments
 from ..tracking import check_report_to
 from .checkpoints import check_checkpoint, complete_checkpoints
@@ -74,6 +74,13 @@ def parse_training_args(argv=None, description: str | None = None) -> argparse.N
                        help="For a model with scroll alignment (`scroll_cell_widths` in --model_config): weight of "
                             "the cross-entropy that teaches every block's guess of the scroll (direction, "
                             "crossing, weight) the chance of each one, given the noisy video and the factors given.")
+    train.add_argument("--symbol_attention_weight", type=float, default=0.0,
+                       help="Weight of a loss that asks the cross-attention of --symbol_attention_blocks (heads "
+                            "averaged) to look, from every video token that shows ink, at the text token of the "
+                            "symbol the renderer drew there (diffusers_textvid.diffusion_loss.SymbolAttention). "
+                            "Labels only: the model never reads them and samples without them. 0 turns it off.")
+    train.add_argument("--symbol_attention_blocks", type=int, nargs="+", default=[1, 2], metavar="BLOCK",
+                       help="The blocks (from 0) whose cross-attention --symbol_attention_weight supervises.")
     train.add_argument("--use_ema", action="store_true")
     train.add_argument("--ema_decay", type=float, default=0.999)
     train.add_argument("--no_hold_outs", action="store_true",
@@ -125,6 +132,7 @@ FLOAT_ARGUMENTS = {  # name: (lowest, highest, whether the lowest itself is allo
     "ema_decay": (0.0, 1.0, True),
     "look_dropout": (0.0, 1.0, True),
     "look_guess_weight": (0.0, None, True),
+    "symbol_attention_weight": (0.0, None, True),
 }
 MAX_SEED = 2**32 - 1  # numpy's global seed, which accelerate's set_seed also sets, takes no more
 
@@ -144,6 +152,7 @@ def check_training_args(args: argparse.Namespace):
         clashing += ["--looks"] if args.looks else []
         if clashing:
             raise ValueError(f"--pretrained_model_name_or_path fixes the model; it cannot be combined with {', '.join(clashing)}.")
+    check_symbol_attention_blocks(args)
     check_output_dir(args)
     if args.resume_from_checkpoint not in (None, "latest"):
         check_checkpoint(args.resume_from_checkpoint)
@@ -165,6 +174,28 @@ def own_estimate_inputs(args: argparse.Namespace) -> OwnEstimateInputs | None:
     if args.own_estimate_share == 0.0:
         return None
     return OwnEstimateInputs(args.own_estimate_share, tuple(args.own_estimate_band), tuple(args.own_estimate_lookahead))
+
+
+def symbol_attention(args: argparse.Namespace) -> SymbolAttention | None:
+    """The `--symbol_attention_*` settings, or None when the weight is 0."""
+    if args.symbol_attention_weight == 0.0:
+        return None
+    return SymbolAttention(args.symbol_attention_weight, tuple(args.symbol_attention_blocks))
+
+
+def check_symbol_attention_blocks(args: argparse.Namespace):
+    """`--symbol_attention_blocks` must name blocks the model has (for a model built from a preset; the
+    blocks of a pretrained model are checked when it is loaded, before the first step)."""
+    blocks = args.symbol_attention_blocks
+    if args.symbol_attention_weight == 0.0:
+        return
+    if len(set(blocks)) != len(blocks) or min(blocks) < 0:
+        raise ValueError(f"--symbol_attention_blocks must be distinct block numbers from 0, got {blocks}.")
+    if args.pretrained_model_name_or_path is None:
+        overrides = read_model_config(args.model_config) if args.model_config else None
+        num_layers = transformer_arguments(args.model_preset, args.prediction_type, args.looks, overrides)["num_layers"]
+        if max(blocks) >= num_layers:
+            raise ValueError(f"--symbol_attention_blocks {blocks}: the model has blocks 0 to {num_layers - 1}.")
 
 
 def check_numbers(args: argparse.Namespace, positive: tuple[str, ...], non_negative: tuple[str, ...], floats: dict):

@@ -8,10 +8,16 @@ from accelerate import Accelerator
 from ..data.dataset import RandomLookDataset, ScrollingTextDataset
 from ..data.splits import HoldOuts
 from ..data.looks import LOOK_FACTORS
-from ..diffusion_loss import OwnEstimateInputs, diffusion_loss
+from ..data.render import FRAME_SIZE, NUM_FRAMES
+from ..data.symbol_layout import render_symbol_map, token_symbols
+from ..models.attention_capture import AttentionRecorder
+from ..diffusion_loss import OwnEstimateInputs, SymbolAttention, diffusion_loss
 from ..pipelines import TextVideoPipeline
 from ..presets import build_pipeline
-from .arguments import own_estimate_inputs, read_model_config
+from .arguments import own_estimate_inputs, read_model_config, symbol_attention
+
+
+VIDEO_SHAPE = (NUM_FRAMES, FRAME_SIZE, FRAME_SIZE)
 
 
 def step_generator(seed: int, process_index: int, step: int) -> torch.Generator:
@@ -24,6 +30,17 @@ def drop_prompts(prompts: list[str], share: float, generator: torch.Generator) -
     """Replace about `share` of the prompts by "" (the unconditional prompt of classifier-free guidance)."""
     keep = torch.rand(len(prompts), generator=generator) >= share
     return [p if k else "" for p, k in zip(prompts, keep.tolist())]
+
+
+def prompt_token_symbols(prompts: list[str], looks: list[dict] | None, patch_size: tuple, num_text_tokens: int):
+    """bool `(B, N, L)`: which symbol's ink each video token of each prompt's video (in its full look; None:
+    the default look) shows, as text tokens (`data.symbol_layout.token_symbols`); none for a dropped prompt."""
+    looks = looks or [{}] * len(prompts)
+    maps = [
+        render_symbol_map(prompt, **look) if prompt else np.full(VIDEO_SHAPE, -1, dtype=np.int16)
+        for prompt, look in zip(prompts, looks)
+    ]
+    return token_symbols(torch.from_numpy(np.stack(maps)), patch_size, num_text_tokens)
 
 
 def look_dicts(looks: torch.Tensor, keep: torch.Tensor | None = None) -> list[dict]:
@@ -52,7 +69,8 @@ class TrainingModel(torch.nn.Module):
     """
 
     def __init__(self, pipe, snr_gamma: float | None = None, loss_weighting: str = "min_snr",
-                 own_estimate_inputs: OwnEstimateInputs | None = None, look_guess_weight: float = 0.0):
+                 own_estimate_inputs: OwnEstimateInputs | None = None, look_guess_weight: float = 0.0,
+                 symbol_attention: SymbolAttention | None = None):
         super().__init__()
         self.transformer = pipe.transformer
         self.text_encoder = pipe.text_encoder
@@ -61,6 +79,7 @@ class TrainingModel(torch.nn.Module):
         self.snr_gamma, self.loss_weighting = snr_gamma, loss_weighting
         self.own_estimate_inputs = own_estimate_inputs
         self.look_guess_weight = look_guess_weight
+        self.symbol_attention = symbol_attention
 
     def forward(self, prompts: list[str], clean: torch.Tensor, generator: torch.Generator,
                 looks: list[dict] | None = None, true_looks: list[dict] | None = None) -> torch.Tensor:
@@ -69,10 +88,14 @@ class TrainingModel(torch.nn.Module):
         (needed by `look_guess_weight`): a scalar."""
         look_ids = None if looks is None else self.transformer.encode_looks(looks)
         true_ids = None if true_looks is None else self.transformer.encode_looks(true_looks)
+        symbols = None
+        if self.symbol_attention is not None:
+            symbols = prompt_token_symbols(prompts, true_looks, self.transformer.config.patch_size,
+                                           self.tokenizer.model_max_length)
         return diffusion_loss(
             self.transformer, self.text_encoder, self.tokenizer, self.scheduler, prompts, clean, generator,
             self.snr_gamma, self.loss_weighting, self.own_estimate_inputs, look_ids, true_ids,
-            self.look_guess_weight,
+            self.look_guess_weight, self.symbol_attention, symbols,
         )
 
     def has_looks(self) -> bool:
@@ -130,8 +153,11 @@ def build_training_model(args) -> TrainingModel:
                               transformer_overrides=overrides)
     if args.gradient_checkpointing:
         pipe.transformer.enable_gradient_checkpointing()
+    supervision = symbol_attention(args)
+    if supervision is not None:
+        AttentionRecorder(pipe.transformer, "cross", supervision.blocks)  # `ValueError` for blocks it lacks
     return TrainingModel(pipe, args.snr_gamma, args.loss_weighting, own_estimate_inputs(args),
-                         args.look_guess_weight).train()
+                         args.look_guess_weight, supervision).train()
 
 
 def training_dataset(args, looks: bool, process_index: int, start_index: int):
