@@ -1,4 +1,5 @@
-"""The `textvid` command: `textvid generate` writes one video, `textvid eval` scores a model.
+"""The `textvid` command: `textvid generate` writes one video, `textvid eval` scores a model,
+`textvid explain` draws what a model learned.
 
     textvid generate HELLO -o hello.gif --steps 25 --scheduler ddim
     textvid generate HELLO -o hello.gif --model user/textvid-small --dtype bf16
@@ -6,6 +7,7 @@
     textvid generate HELLO -o hello.gif --model looks                  # it picks every factor itself
     textvid eval --num-prompts 100 --json results.json
     textvid eval --model looks --looks --samples-per-prompt 8
+    textvid explain HELLO -o explain-hello --t 900 500 100
 
 Mistakes the user can fix (a bad prompt, no model, a missing extra) print one line on stderr and
 exit with status 2, like argparse's own usage errors; no traceback.
@@ -39,6 +41,7 @@ from .pipelines.input_checks import hub_unreachable_reason
 from .schedulers import DEFAULT_SCHEDULER, SCHEDULERS, swap_scheduler
 
 VIDEO_EXTRA = 'pip install "diffusers-textvid[video]"'
+EXPLAIN_EXTRA = 'pip install "diffusers-textvid[explain]"'
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 HUB_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")  # owner/name: what --model reads as a Hub repo
 OUTPUT_SUFFIXES = (".gif", ".mp4")
@@ -246,6 +249,40 @@ def generate(args):
     )
 
 
+def timestep_value(text: str) -> int:
+    """A --t value: a diffusion timestep, 0 to 999."""
+    value = int(text) if text.strip().lstrip("-").isdigit() else None
+    if value is None or not 0 <= value <= 999:
+        raise argparse.ArgumentTypeError(f"must be a diffusion timestep from 0 to 999, got {text!r}")
+    return value
+
+
+def explain_model(args):
+    """`textvid explain`: the figures and numbers of what a model learned, for one prompt, in a folder."""
+    try:
+        from .explain import explain
+    except ImportError as error:
+        raise UsageError(f"textvid explain draws with matplotlib ({error}); install it with: {EXPLAIN_EXTRA}") from error
+    if os.path.exists(args.output) and not os.path.isdir(args.output):
+        raise UsageError(f"--output {args.output!r} is a file; give a folder for the figures and explain.json.")
+    look = asked_look(args)
+    pipe = load_pipeline(args.model or ("looks" if look else None), args.scheduler, args.steps)
+    if look:
+        require_looks(pipe, args.model, "the look flags")
+    try:
+        summary = explain(pipe, args.prompt, args.output, args.steps, args.seed, tuple(args.t), look,
+                          args.probe_prompts)
+    except ValueError as error:
+        raise UsageError(str(error)) from error
+    best = summary["cross_attention_best_layer"]
+    print(
+        f"Wrote {len(summary['figures'])} figures and explain.json to {args.output}: {summary['prompt']!r}, "
+        f"cross-attention alignment {summary['cross_attention_alignment']:.0%} (block {best}; chance "
+        f"{summary['cross_attention_chance']:.0%}), symbol probe "
+        + " ".join(f"{accuracy:.0%}" for accuracy in summary["symbol_probe_accuracy_by_block"])
+    )
+
+
 def format_table(results: dict[str, dict]) -> str:
     """One row per prompt set: prompts, char acc %, prompt acc %, PSNR dB, s/video."""
     header = f"{'set':<20} {'prompts':>7} {'char acc %':>10} {'prompt acc %':>12} {'PSNR dB':>8} {'s/video':>8}"
@@ -339,6 +376,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {diffusers_textvid.__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
+    def add_look_flags(command: argparse.ArgumentParser, left_out: str):
+        looks = command.add_argument_group("look", f"for a model trained with looks; {left_out}")
+        for flag, (_, words, description) in LOOK_FLAGS.items():
+            looks.add_argument(f"--{flag}", choices=list(words), help=description)
+
     def add_sampling_options(command: argparse.ArgumentParser):
         command.add_argument("--model", metavar="DIR_OR_REPO", type=model_name,
                              help="saved pipeline folder, Hub repo id owner/name, or a shipped model: `default` "
@@ -360,9 +402,7 @@ def build_parser() -> argparse.ArgumentParser:
                                        "used with --guidance-scale above 1")
     add_sampling_options(generate_command)
     generate_command.add_argument("--seed", type=seed_value, help="noise seed (default: a random one, printed)")
-    looks = generate_command.add_argument_group("look", "for a model trained with looks; the model picks any left out")
-    for flag, (_, words, description) in LOOK_FLAGS.items():
-        looks.add_argument(f"--{flag}", choices=list(words), help=description)
+    add_look_flags(generate_command, "the model picks any left out")
     generate_command.set_defaults(run=generate)
 
     eval_command = commands.add_parser("eval", help="score a model: character accuracy, PSNR, speed")
@@ -382,6 +422,24 @@ def build_parser() -> argparse.ArgumentParser:
                               help=f"with --looks: videos of each prompt drawn in looks the model picks "
                                    f"(default: {SAMPLES_PER_PROMPT})")
     eval_command.set_defaults(run=evaluate)
+
+    explain_command = commands.add_parser("explain", help="figures and numbers of what a model learned, for one prompt")
+    explain_command.add_argument("prompt", help="1 to 6 symbols, A-Z and 0-9")
+    explain_command.add_argument("-o", "--output", required=True, metavar="FOLDER",
+                                 help="folder for the PNG figures and explain.json (made if missing)")
+    explain_command.add_argument("--model", metavar="DIR_OR_REPO", type=model_name,
+                                 help="saved pipeline folder, Hub repo id, `default` or `looks` (`varied`)")
+    explain_command.add_argument("--scheduler", choices=list(SCHEDULERS), default=DEFAULT_SCHEDULER,
+                                 help=f"sampler of the denoising figure (default: {DEFAULT_SCHEDULER})")
+    explain_command.add_argument("--steps", type=positive_int, default=25,
+                                 help="denoising steps of the denoising figure (default: 25)")
+    explain_command.add_argument("--seed", type=seed_value, default=0, help="noise seed (default: 0)")
+    explain_command.add_argument("--t", type=timestep_value, nargs="+", default=[900, 500, 100], metavar="T",
+                                 help="diffusion timesteps (0-999) of the cross-attention figures (default: 900 500 100)")
+    explain_command.add_argument("--probe-prompts", type=positive_int, default=64, metavar="N",
+                                 help="validation prompts the neuron and probe figures are read from (default: 64)")
+    add_look_flags(explain_command, "the renders take the default of any left out")
+    explain_command.set_defaults(run=explain_model)
     return parser
 
 
