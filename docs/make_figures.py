@@ -11,9 +11,16 @@
   times with every factor left out, as a 4 x 2 grid: the looks the model picks.
 
     python docs/make_figures.py --looks diffusers_textvid/pretrained_looks
+
+- `docs/explain/NAME/` (with `--explain NAME`): the `textvid explain` figures of HELLO that the README
+  shows, from `--model`, in 64 colours to keep the repository small.
+
+    python docs/make_figures.py --explain default
+    python docs/make_figures.py --explain looks --model diffusers_textvid/pretrained_looks
 """
 
 import argparse
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -22,11 +29,13 @@ from diffusers.utils import export_to_gif
 from PIL import Image
 
 from diffusers_textvid import DEFAULT_MODEL_DIR, TextVideoPipeline, render_text_video
+from diffusers_textvid.explain import explain
 from diffusers_textvid.schedulers import swap_scheduler
 
 HERE = Path(__file__).resolve().parent
 PROMPTS = ["HELLO", "AB12", "AS", "DIT", "Z9Q", "CPU42"]
 SCALE = 4  # pixels are tiny: enlarge for the page
+EXPLAIN_FIGURES = ["cross_attention_t500", "self_attention", "video_positions", "timestep", "neurons"]  # the README's
 
 
 def enlarge(image: np.ndarray) -> np.ndarray:
@@ -98,6 +107,17 @@ def denoising_grid(pipe, prompt: str, steps: int, seed: int, path: Path, rows: i
     Image.fromarray(enlarge(grid)).save(path)
 
 
+def explain_figures(pipe, steps: int, seed: int, folder: Path):
+    """`EXPLAIN_FIGURES` of `explain` for HELLO, each a 64-colour PNG in `folder`, beside its explain.json."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as scratch:
+        summary = explain(pipe, "HELLO", scratch, steps, seed)
+        for name in EXPLAIN_FIGURES:
+            with Image.open(Path(scratch) / summary["figures"][name]) as image:
+                image.convert("RGB").quantize(64).save(folder / f"{name}.png", optimize=True)
+        (folder / "explain.json").write_bytes((Path(scratch) / "explain.json").read_bytes())
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=DEFAULT_MODEL_DIR)
@@ -106,10 +126,15 @@ def main():
     parser.add_argument("--lora", default=None, help="also write docs/lora.gif: the base model beside this adapter")
     parser.add_argument("--looks", metavar="MODEL",
                         help="only write docs/looks.gif, from this model trained with looks")
+    parser.add_argument("--explain", metavar="NAME", help="only write docs/explain/NAME/, from --model")
     args = parser.parse_args()
     pipe = TextVideoPipeline.from_pretrained(args.looks or args.model)
     pipe.set_progress_bar_config(disable=True)
     swap_scheduler(pipe, "ddim", args.steps)
+    if args.explain:
+        explain_figures(pipe, args.steps, args.seed, HERE / "explain" / args.explain)
+        print(f"wrote {HERE / 'explain' / args.explain}")
+        return
     if args.looks:
         looks_gif(pipe, "HELLO", args.steps, args.seed, HERE / "looks.gif")
         print(f"wrote {HERE / 'looks.gif'}")
