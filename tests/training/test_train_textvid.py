@@ -409,6 +409,24 @@ def test_variations_flag_conditions_the_model_on_every_factor_and_the_looks_reac
         arguments.parse_training_args(base + ["--look_dropout", "1.5"])
 
 
+def test_symbol_attention_flags_add_a_loss_whose_labels_follow_the_true_looks(tmp_path):
+    base = ["--output_dir", str(tmp_path / "run"), "--model_preset", "tiny", "--looks"]
+    plain = training_model.build_training_model(arguments.parse_training_args(base))
+    supervised = training_model.build_training_model(arguments.parse_training_args(
+        base + ["--symbol_attention_weight", "2.0", "--symbol_attention_blocks", "1"]))
+    assert (supervised.symbol_attention.weight, supervised.symbol_attention.blocks) == (2.0, (1,))
+    supervised.load_state_dict(plain.state_dict())
+    clean = torch.zeros(2, 1, 16, 32, 32)
+
+    def loss(model, direction):
+        true_looks = [{"direction": direction, "crossing_frames": 7, "vertical_offset": 0, "weight": "bold"}] * 2
+        return float(model(["HI", "AB"], clean, torch.Generator().manual_seed(0), [{}, {}], true_looks))
+
+    assert loss(plain, "left_to_right") == loss(plain, "right_to_left")  # the model sees no look
+    assert loss(supervised, "left_to_right") > loss(plain, "left_to_right")
+    assert loss(supervised, "left_to_right") != loss(supervised, "right_to_left")  # labels from the true looks
+
+
 def test_model_config_overrides_the_preset_and_keeps_the_looks(tmp_path):
     overrides = tmp_path / "lengths.json"
     overrides.write_text('{"patch_size": [1, 32, 8], "text_length_positions": 9}')

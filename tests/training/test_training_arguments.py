@@ -119,3 +119,25 @@ def test_export_refuses_a_target_it_would_destroy_before_loading_anything(tmp_pa
                              "--target", str(target)], capture_output=True, text=True, timeout=300, cwd=REPO_ROOT)
     assert result.returncode == 2 and "--target" in result.stderr.strip().splitlines()[-1]
     assert sorted(path.name for path in tmp_path.rglob("*")) == before
+
+
+@pytest.mark.parametrize("blocks, message", [
+    (["2"], "--symbol_attention_blocks [2]: the model has blocks 0 to 1."),  # tiny has 2 blocks
+    (["1", "1"], "--symbol_attention_blocks must be distinct block numbers from 0, got [1, 1]."),
+    (["-1"], "--symbol_attention_blocks must be distinct block numbers from 0, got [-1]."),
+])
+def test_symbol_attention_blocks_the_model_lacks_are_refused(tmp_path, capsys, blocks, message):
+    line = refused(parse_training_args, [*TINY, "--output_dir", str(tmp_path / "run"), "--symbol_attention_weight",
+                                         "0.5", "--symbol_attention_blocks", *blocks], capsys)
+    assert line.endswith(message)
+
+
+def test_symbol_attention_blocks_are_not_checked_while_the_loss_is_off(tmp_path):
+    args = parse_training_args([*TINY, "--output_dir", str(tmp_path / "run"), "--symbol_attention_blocks", "7"])
+    assert args.symbol_attention_weight == 0.0
+
+
+def test_a_negative_symbol_attention_weight_is_refused(tmp_path, capsys):
+    line = refused(parse_training_args, [*TINY, "--output_dir", str(tmp_path / "run"), "--symbol_attention_weight",
+                                         "-1"], capsys)
+    assert "--symbol_attention_weight" in line
