@@ -1,5 +1,5 @@
 """The `textvid` command: `textvid generate` writes one video, `textvid eval` scores a model,
-`textvid explain` draws what a model learned.
+`textvid explain` draws what a model learned, `textvid demo` serves a page that generates.
 
     textvid generate HELLO -o hello.gif --steps 25 --scheduler ddim
     textvid generate HELLO -o hello.gif --model user/textvid-small --dtype bf16
@@ -8,6 +8,7 @@
     textvid eval --num-prompts 100 --json results.json
     textvid eval --model looks --looks --samples-per-prompt 8
     textvid explain HELLO -o explain-hello --t 900 500 100
+    textvid demo --port 7860
 
 Mistakes the user can fix (a bad prompt, no model, a missing extra) print one line on stderr and
 exit with status 2, like argparse's own usage errors; no traceback.
@@ -42,6 +43,7 @@ from .schedulers import DEFAULT_SCHEDULER, SCHEDULERS, swap_scheduler
 
 VIDEO_EXTRA = 'pip install "diffusers-textvid[video]"'
 EXPLAIN_EXTRA = 'pip install "diffusers-textvid[explain]"'
+DEMO_EXTRA = 'pip install "diffusers-textvid[demo]"'
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 HUB_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")  # owner/name: what --model reads as a Hub repo
 OUTPUT_SUFFIXES = (".gif", ".mp4")
@@ -283,6 +285,15 @@ def explain_model(args):
     )
 
 
+def serve_demo(args):
+    """`textvid demo`: the Gradio page, until interrupted."""
+    try:
+        from . import demo
+    except ImportError as error:
+        raise UsageError(f"textvid demo needs Gradio ({error}); install it with: {DEMO_EXTRA}") from error
+    demo.launch(args.model, args.host, args.port)
+
+
 def format_table(results: dict[str, dict]) -> str:
     """One row per prompt set: prompts, char acc %, prompt acc %, PSNR dB, s/video."""
     header = f"{'set':<20} {'prompts':>7} {'char acc %':>10} {'prompt acc %':>12} {'PSNR dB':>8} {'s/video':>8}"
@@ -440,6 +451,15 @@ def build_parser() -> argparse.ArgumentParser:
                                  help="validation prompts the neuron and probe figures are read from (default: 64)")
     add_look_flags(explain_command, "the renders take the default of any left out")
     explain_command.set_defaults(run=explain_model)
+
+    demo_command = commands.add_parser("demo", help="a web page that generates videos (Gradio)")
+    demo_command.add_argument("--model", metavar="DIR_OR_REPO", type=model_name,
+                              help="the model the page starts with: `default`, `looks` or a folder / Hub repo id "
+                                   "(offered beside the shipped two)")
+    demo_command.add_argument("--host", default="127.0.0.1",
+                              help="address to listen on (default: 127.0.0.1, this machine only)")
+    demo_command.add_argument("--port", type=positive_int, default=7860, help="port (default: 7860)")
+    demo_command.set_defaults(run=serve_demo)
     return parser
 
 
