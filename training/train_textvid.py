@@ -34,6 +34,7 @@ from diffusers_textvid.training.checkpoints import (
     EMACheckpoint, complete_checkpoints, load_checkpoint, remove_checkpoints, resolve_resume, save_checkpoint,
     two_model_checkpoint_loader,
 )
+from diffusers_textvid.training.cpu_precision import bf16_cost_warning
 from diffusers_textvid.training.distributed_weights import gather_weights, parameter_checksum
 from diffusers_textvid.training.launcher import exit_with_launcher, setup_problem
 from diffusers_textvid.training.output_folder import lock_output_folder
@@ -65,6 +66,10 @@ def main(argv=None):
             "Use --mixed_precision no, or bf16 on CPUs with AMX or AVX-512-BF16.", main_process_only=True,
         )
         precision = "no"
+    if accelerator.device.type == "cpu" and precision == "bf16" and accelerator.is_main_process:
+        warning = bf16_cost_warning()
+        if warning:
+            logger.warning(warning)
     logger.info(
         f"distributed_type={accelerator.distributed_type.value} processes={accelerator.num_processes} "
         f"mixed_precision={precision} device={accelerator.device} pid={os.getpid()} host={socket.gethostname()}",

@@ -40,7 +40,7 @@ from safetensors.torch import load_file, save_file
 from diffusers_textvid import PRESETS, TextVideoDiTModel, build_pipeline
 from diffusers_textvid.data.dataset import ScrollingTextDataset
 from diffusers_textvid.data.looks import LOOK_FACTORS
-from diffusers_textvid.training import arguments, checkpoints, publishing, training_model
+from diffusers_textvid.training import arguments, checkpoints, cpu_precision, publishing, training_model
 
 LATE_RANK_ONE = Path(__file__).with_name("late_rank_one.py")  # the script, process 1 saving checkpoints late
 HANG_BEFORE_CHECKPOINT = Path(__file__).with_name("hang_before_checkpoint.py")  # the script, stopping for good
@@ -348,6 +348,15 @@ def test_fp16_on_a_cpu_warns_that_the_run_stays_in_fp32(tmp_path, ema_run):
     assert "fp16 mixed precision on a CPU" in warnings[0] and "plain fp32" in warnings[0]
     assert run_settings(log)[0]["mixed_precision"] == "no"  # the start-of-run line states what runs
     assert "fp16 mixed precision on a CPU" not in ema_run[1]  # no warning where none is due
+
+
+def test_bf16_on_a_cpu_without_bf16_units_warns_once_with_the_measured_cost(tmp_path):
+    log = train(tmp_path, *SHORT_RUN, "--mixed_precision", "bf16").stdout
+    warnings = [line for line in log.splitlines() if " WARNING " in line and "bf16" in line]
+    expected = 1 if cpu_precision.has_bf16_units() is False else 0
+    assert len(warnings) == expected
+    assert all("measured" in line and "x the time of the fp32 one" in line for line in warnings)
+    assert run_settings(log)[0]["mixed_precision"] == "bf16"
 
 
 def test_report_to_a_tracker_that_is_not_installed_stops_before_training(monkeypatch, capsys):
