@@ -70,12 +70,35 @@ def modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch
 # ----------------------------------------------------------------------------------------------
 
 
-class Attention(torch.nn.Module):
-    """Multi-head attention through `scaled_dot_product_attention` (fused kernels on CPU and GPU)."""
+ATTENTION_LAYOUTS = ("full", "factorised")  # every block over all tokens; or, as Latte, frame then time in turn
+SPANS = ("all", "frame", "time")  # which video tokens a self-attention reads: all, its frame's, its place's
 
-    def __init__(self, dim: int, num_heads: int, context_dim: int | None = None):
+
+def span_groups(grid: tuple[int, int, int], span: str) -> torch.Tensor:
+    """long `(G, n)`: the token indices (patchify order) of each group that attends within itself. `"frame"`:
+    one group per frame, its H' * W' tokens; `"time"`: one group per (row, column), its F' tokens across
+    frames; `"all"`: one group of every token."""
+    frames, rows, columns = grid
+    tokens = torch.arange(frames * rows * columns).reshape(frames, rows * columns)
+    return {"all": tokens.reshape(1, -1), "frame": tokens, "time": tokens.T}[span]
+
+
+def block_span(attention_layout: str, index: int) -> str:
+    """The self-attention span of block `index`: `"all"` under the `"full"` layout; under `"factorised"`,
+    `"frame"` in even blocks and `"time"` in odd ones (Latte's interleaved spatial and temporal blocks)."""
+    return "all" if attention_layout == "full" else ("frame", "time")[index % 2]
+
+
+class Attention(torch.nn.Module):
+    """Multi-head attention through `scaled_dot_product_attention` (fused kernels on CPU and GPU). A
+    self-attention with `span` `"frame"` or `"time"` attends only within the groups of `span_groups`."""
+
+    def __init__(self, dim: int, num_heads: int, context_dim: int | None = None, span: str = "all"):
         super().__init__()
+        if span not in SPANS:
+            raise ValueError(f"span {span!r} is not one of {SPANS}.")
         self.num_heads = num_heads
+        self.span = span
         self.to_q = torch.nn.Linear(dim, dim)
         self.to_kv = torch.nn.Linear(context_dim or dim, 2 * dim)
         self.to_out = torch.nn.Linear(dim, dim)
@@ -89,33 +112,53 @@ class Attention(torch.nn.Module):
         return q, k, v
 
     def forward(
-        self, x: torch.Tensor, context: torch.Tensor | None = None, mask: torch.Tensor | None = None
+        self, x: torch.Tensor, context: torch.Tensor | None = None, mask: torch.Tensor | None = None,
+        grid: tuple[int, int, int] | None = None,
     ) -> torch.Tensor:
-        """`x` `(B, N, D)`, `context` `(B, L, D_ctx)` (None: self-attention), `mask` bool `(B, 1, 1, L)`."""
+        """`x` `(B, N, D)`, `context` `(B, L, D_ctx)` (None: self-attention), `mask` bool `(B, 1, 1, L)`;
+        `grid` (F', H', W') of the tokens, needed by a `"frame"` or `"time"` span."""
+        if self.span == "all":
+            return self.attend(x, context, mask)
+        groups = span_groups(grid, self.span).to(x.device)  # (G, n)
+        b, d = x.shape[0], x.shape[2]
+        grouped = self.attend(x[:, groups].reshape(b * groups.shape[0], groups.shape[1], d))  # (B * G, n, D)
+        out = torch.empty_like(x)
+        out[:, groups] = grouped.reshape(b, *groups.shape, d)
+        return out
+
+    def attend(self, x: torch.Tensor, context: torch.Tensor | None = None, mask: torch.Tensor | None = None):
+        """`forward` of every token of `x` `(B, N, D)` to every token of `context` (or of `x`)."""
         b, n, d = x.shape
         q, k, v = self.heads(x, context)
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (B, heads, N, D/heads)
         return self.to_out(out.transpose(1, 2).reshape(b, n, d))
 
     def probabilities(
-        self, x: torch.Tensor, context: torch.Tensor | None = None, mask: torch.Tensor | None = None
+        self, x: torch.Tensor, context: torch.Tensor | None = None, mask: torch.Tensor | None = None,
+        grid: tuple[int, int, int] | None = None,
     ) -> torch.Tensor:
         """`(B, heads, N, L)`: the attention weights `forward` applies to the same inputs, written out
-        (the fused kernel keeps them hidden); for inspection and for losses on where attention looks."""
+        (the fused kernel keeps them hidden); for inspection and for losses on where attention looks.
+        Under a `"frame"` or `"time"` span, 0 between tokens of different groups."""
         q, k, _ = self.heads(x, context)
         scores = (q @ k.transpose(-2, -1)).float() / math.sqrt(q.shape[-1])  # (B, heads, N, L)
         if mask is not None:
             scores = scores.masked_fill(~mask, float("-inf"))
+        if self.span != "all":
+            groups = span_groups(grid, self.span).to(x.device)  # (G, n)
+            same_group = torch.zeros(x.shape[1], x.shape[1], dtype=torch.bool, device=x.device)
+            same_group[groups[:, :, None], groups[:, None, :]] = True
+            scores = scores.masked_fill(~same_group, float("-inf"))
         return scores.softmax(dim=-1)
 
 
 class TextVideoDiTBlock(torch.nn.Module):
     """Self-attention, cross-attention to the text, MLP; adaLN-Zero modulation from the timestep."""
 
-    def __init__(self, dim: int, num_heads: int, mlp_ratio: float, look_hypotheses: int = 0):
+    def __init__(self, dim: int, num_heads: int, mlp_ratio: float, look_hypotheses: int = 0, span: str = "all"):
         super().__init__()
         self.norm_self = torch.nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6)
-        self.self_attention = Attention(dim, num_heads)
+        self.self_attention = Attention(dim, num_heads, span=span)
         self.norm_cross = torch.nn.LayerNorm(dim, eps=1e-6)
         self.cross_attention = Attention(dim, num_heads)
         self.norm_mlp = torch.nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6)
@@ -132,16 +175,16 @@ class TextVideoDiTBlock(torch.nn.Module):
 
     def forward(
         self, x: torch.Tensor, conditioning: torch.Tensor, text: torch.Tensor, text_mask: torch.Tensor | None,
-        shown_text: torch.Tensor | None = None, look_scrolls: torch.Tensor | None = None,
+        grid: tuple[int, int, int], shown_text: torch.Tensor | None = None, look_scrolls: torch.Tensor | None = None,
         look_vectors: torch.Tensor | None = None, allowed_looks: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """`x` `(B, N, D)`, `conditioning` `(B, D)`, `text` `(B, L, D)`, `text_mask` `(B, 1, 1, L)`;
-        for scroll alignment, from `ScrollAlignedText`: `shown_text` `(B, R, N, D)` under each of R scrolls,
+        """`x` `(B, N, D)`, `conditioning` `(B, D)`, `text` `(B, L, D)`, `text_mask` `(B, 1, 1, L)`, `grid`
+        (F', H', W') of the tokens; for scroll alignment, from `ScrollAlignedText`: `shown_text` `(B, R, N, D)` under each of R scrolls,
         `look_scrolls` `(S, R)` (1 where look s has scroll r), `look_vectors` `(S, D)` and `allowed_looks`
         bool `(B, S)`. Returns `(x, look_logits)`: the new `x` and the block's guess of the
         look `(B, S)` (None without scroll alignment)."""
         shift_sa, scale_sa, gate_sa, shift_mlp, scale_mlp, gate_mlp = self.modulation(conditioning).chunk(6, dim=1)
-        x = x + gate_sa[:, None] * self.self_attention(modulate(self.norm_self(x), shift_sa, scale_sa))
+        x = x + gate_sa[:, None] * self.self_attention(modulate(self.norm_self(x), shift_sa, scale_sa), grid=grid)
         x = x + self.cross_attention(self.norm_cross(x), text, text_mask)
         logits = None
         if shown_text is not None:
@@ -377,6 +420,10 @@ class TextVideoDiTModel(ModelMixin, ConfigMixin, PeftAdapterMixin):
             and every block adds that text to its tokens, mixed over the looks that agree with the factors
             given, with weights it guesses from the video itself for those left out. Needs one frame per
             token and `encoder_attention_mask`.
+        attention_layout (`str`, defaults to `"full"`): `"full"`: every block's self-attention reads every
+            video token, at a cost that grows with the square of frames x rows x columns of tokens.
+            `"factorised"`: space-time factorised, as Latte: even blocks attend within each frame, odd
+            blocks across the frames at each place (`block_span`).
     """
 
     _supports_gradient_checkpointing = True
@@ -418,11 +465,14 @@ class TextVideoDiTModel(ModelMixin, ConfigMixin, PeftAdapterMixin):
         looks: dict[str, list] | None = None,
         text_length_positions: int = 0,
         scroll_cell_widths: dict[str, int] | None = None,
+        attention_layout: str = "full",
     ):
         super().__init__()
         patch_size = tuple(patch_size)
         check_model_config(output_parametrization, prediction_type, sample_frames, sample_size, patch_size, hidden_size,
                            num_attention_heads, text_length_positions, scroll_cell_widths, looks)
+        if attention_layout not in ATTENTION_LAYOUTS:
+            raise ValueError(f"attention_layout {attention_layout!r} is not one of {ATTENTION_LAYOUTS}.")
         # Not a buffer: derived from the config, so it is never saved and always float64 on the CPU.
         self.alphas_cumprod = training_alphas_cumprod(num_train_timesteps, beta_start, beta_end, beta_schedule)
         grid = (sample_frames // patch_size[0], sample_size // patch_size[1], sample_size // patch_size[2])
@@ -450,7 +500,8 @@ class TextVideoDiTModel(ModelMixin, ConfigMixin, PeftAdapterMixin):
         )
         look_hypotheses = len(self.scroll_text.looks) if self.scroll_text is not None else 0
         self.blocks = torch.nn.ModuleList(
-            [TextVideoDiTBlock(hidden_size, num_attention_heads, mlp_ratio, look_hypotheses) for _ in range(num_layers)]
+            [TextVideoDiTBlock(hidden_size, num_attention_heads, mlp_ratio, look_hypotheses, span=block_span(attention_layout, index))
+             for index in range(num_layers)]
         )
         self.output_layer = OutputLayer(hidden_size, patch_volume)
         if looks:
@@ -665,9 +716,9 @@ class TextVideoDiTModel(ModelMixin, ConfigMixin, PeftAdapterMixin):
         look_logits = []
         for block in self.blocks:
             if torch.is_grad_enabled() and self.gradient_checkpointing:
-                x, logits = self._gradient_checkpointing_func(block, x, conditioning, text, text_mask, *scroll)
+                x, logits = self._gradient_checkpointing_func(block, x, conditioning, text, text_mask, grid, *scroll)
             else:
-                x, logits = block(x, conditioning, text, text_mask, *scroll)  # (B, N, D), (B, S) or None
+                x, logits = block(x, conditioning, text, text_mask, grid, *scroll)  # (B, N, D), (B, S) or None
             look_logits.append(logits)
         look_logits = torch.stack(look_logits) if self.scroll_text is not None else None
 
