@@ -372,6 +372,19 @@ def check_model_config(output_parametrization: str, prediction_type: str, sample
         check_look_table(looks)
 
 
+def check_length_position_factors(factors, looks: dict | None, text_length_positions: int):
+    """`ValueError` unless `factors` (the `length_position_factors` config key) is None, or distinct factors
+    of `looks` on a model with `text_length_positions`."""
+    if factors is None:
+        return
+    if not text_length_positions or not looks:
+        raise ValueError("length_position_factors needs text_length_positions and looks in the config.")
+    if not isinstance(factors, (list, tuple)) or not factors or len(set(factors)) != len(factors) \
+            or not set(factors) <= set(looks):
+        raise ValueError(f"length_position_factors must be distinct factors of `looks` ({', '.join(sorted(looks))}), "
+                         f"got {factors!r}.")
+
+
 # ----------------------------------------------------------------------------------------------
 # The model
 # ----------------------------------------------------------------------------------------------
@@ -420,6 +433,9 @@ class TextVideoDiTModel(ModelMixin, ConfigMixin, PeftAdapterMixin):
             and every block adds that text to its tokens, mixed over the looks that agree with the factors
             given, with weights it guesses from the video itself for those left out. Needs one frame per
             token and `encoder_attention_mask`.
+        length_position_factors (`list[str]`, *optional*): factors of `looks` whose ids, as opaque labels,
+            also pick the position table: one per text length and combination of those factors' ids
+            (each value or left out). Needs `text_length_positions`. None: one table per text length.
         attention_layout (`str`, defaults to `"full"`): `"full"`: every block's self-attention reads every
             video token, at a cost that grows with the square of frames x rows x columns of tokens.
             `"factorised"`: space-time factorised, as Latte: even blocks attend within each frame, odd
@@ -437,10 +453,6 @@ class TextVideoDiTModel(ModelMixin, ConfigMixin, PeftAdapterMixin):
             if config_dict.get("looks") is not None:
                 raise ValueError("The transformer config has both `looks` and its old name `variations`: keep `looks`.")
             config_dict["looks"] = config_dict.pop("variations")
-        if config_dict.get("length_position_factors", None) is not None:
-            raise ValueError("The transformer config sets length_position_factors, a position table per look, which "
-                             "this version no longer has (no shipped model used it).")
-        config_dict.pop("length_position_factors", None)  # null in folders saved before it went
         return super().extract_init_dict(config_dict, **kwargs)
 
     @register_to_config
@@ -466,6 +478,7 @@ class TextVideoDiTModel(ModelMixin, ConfigMixin, PeftAdapterMixin):
         text_length_positions: int = 0,
         scroll_cell_widths: dict[str, int] | None = None,
         attention_layout: str = "full",
+        length_position_factors: list[str] | None = None,
     ):
         super().__init__()
         patch_size = tuple(patch_size)
@@ -473,6 +486,7 @@ class TextVideoDiTModel(ModelMixin, ConfigMixin, PeftAdapterMixin):
                            num_attention_heads, text_length_positions, scroll_cell_widths, looks)
         if attention_layout not in ATTENTION_LAYOUTS:
             raise ValueError(f"attention_layout {attention_layout!r} is not one of {ATTENTION_LAYOUTS}.")
+        check_length_position_factors(length_position_factors, looks, text_length_positions)
         # Not a buffer: derived from the config, so it is never saved and always float64 on the CPU.
         self.alphas_cumprod = training_alphas_cumprod(num_train_timesteps, beta_start, beta_end, beta_schedule)
         grid = (sample_frames // patch_size[0], sample_size // patch_size[1], sample_size // patch_size[2])
@@ -483,7 +497,7 @@ class TextVideoDiTModel(ModelMixin, ConfigMixin, PeftAdapterMixin):
         self.column_position = torch.nn.Parameter(torch.zeros(grid[2], hidden_size))
         # (lengths, F', H', W', D); zero at first, so a new model starts from the shared tables.
         self.length_position = (
-            torch.nn.Parameter(torch.zeros(text_length_positions, *grid, hidden_size))
+            torch.nn.Parameter(torch.zeros(text_length_positions * self.look_table_count(), *grid, hidden_size))
             if text_length_positions
             else None
         )
@@ -599,10 +613,28 @@ class TextVideoDiTModel(ModelMixin, ConfigMixin, PeftAdapterMixin):
         )
         return table.reshape(frames * rows * columns, -1)
 
+    def look_table_count(self) -> int:
+        """Position tables per text length: 1, or with `length_position_factors` one per combination of those
+        factors' ids (each value or left out)."""
+        factors = self.config.length_position_factors or []
+        return math.prod(len(self.config.looks[factor]) + 1 for factor in factors)
+
+    def look_table_index(self, look_ids: torch.Tensor | None, batch: int) -> torch.Tensor:
+        """`(B,)` long: which of the `look_table_count` tables of a text length each video takes, from the ids
+        of `length_position_factors` in `look_ids` `(B, K)` (None: every factor left out)."""
+        index = torch.zeros(batch, dtype=torch.long)
+        factors = sorted(self.config.looks or {})
+        for factor in self.config.length_position_factors or []:
+            ids = torch.zeros(batch, dtype=torch.long) if look_ids is None else look_ids[:, factors.index(factor)].cpu()
+            index = index * (len(self.config.looks[factor]) + 1) + ids
+        return index
+
     def length_position_embedding(
-        self, encoder_attention_mask: torch.Tensor | None, frames: int, rows: int, columns: int
+        self, encoder_attention_mask: torch.Tensor | None, frames: int, rows: int, columns: int,
+        look_ids: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """`(B, F' * H' * W', D)`: the position table of each video's text length, tokens in patchify
+        """`(B, F' * H' * W', D)`: the position table of each video's text length (and, with
+        `length_position_factors`, of its ids of those factors in `look_ids` `(B, K)`), tokens in patchify
         order. Only for a model with `text_length_positions` in its config."""
         if encoder_attention_mask is None:
             raise ValueError(
@@ -616,7 +648,8 @@ class TextVideoDiTModel(ModelMixin, ConfigMixin, PeftAdapterMixin):
                 f"A text of {int(lengths.max())} tokens is longer than this model's position tables cover "
                 f"({max_length} tokens at most)."
             )
-        tables = self.length_position[lengths.to(self.length_position.device), :frames, :rows, :columns]
+        rows_of_table = lengths.cpu() * self.look_table_count() + self.look_table_index(look_ids, len(lengths))
+        tables = self.length_position[rows_of_table.to(self.length_position.device), :frames, :rows, :columns]
         return tables.reshape(len(lengths), frames * rows * columns, -1)
 
     def checked_look_ids(self, look_ids: torch.Tensor | None, batch: int) -> torch.Tensor | None:
@@ -686,7 +719,7 @@ class TextVideoDiTModel(ModelMixin, ConfigMixin, PeftAdapterMixin):
         grid = (shape[2] // pt, shape[3] // ph, shape[4] // pw)
         x = x + self.position_embedding(*grid).to(x.dtype)
         if self.length_position is not None:
-            x = x + self.length_position_embedding(encoder_attention_mask, *grid).to(x.dtype)
+            x = x + self.length_position_embedding(encoder_attention_mask, *grid, look_ids).to(x.dtype)
 
         text = self.text_projection(encoder_hidden_states)  # (B, L, D)
         if encoder_attention_mask is None:

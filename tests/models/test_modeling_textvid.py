@@ -257,12 +257,12 @@ def test_length_tables_round_trip_through_save_and_load(tmp_path):
 LOOKS = {"direction": ["right_to_left", "left_to_right"], "weight": ["bold", "light"]}
 
 
-def test_a_config_with_length_position_factors_is_refused_naming_the_key(tmp_path):
+def test_a_config_with_length_position_factors_but_no_length_tables_is_refused_naming_the_key(tmp_path):
     model = TextVideoDiTModel(**{**PRESETS["tiny"]["transformer"], "looks": LOOKS})
     model.save_pretrained(tmp_path / "old")
     config = json.loads((tmp_path / "old" / "config.json").read_text())
     (tmp_path / "old" / "config.json").write_text(json.dumps(config | {"length_position_factors": None}))
     assert TextVideoDiTModel.from_pretrained(tmp_path / "old").config.looks == model.config.looks
     (tmp_path / "old" / "config.json").write_text(json.dumps(config | {"length_position_factors": ["direction"]}))
-    with pytest.raises(ValueError, match="length_position_factors"):
+    with pytest.raises(ValueError, match="length_position_factors needs text_length_positions"):
         TextVideoDiTModel.from_pretrained(tmp_path / "old")
