@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Smoke test of the GPU launcher configs, for a machine with one GPU or more:
-#   1-GPU bf16 (gpu_1.yaml), multi-GPU DDP (gpu_multi.yaml, 2 GPUs or more) and FSDP (fsdp.yaml).
+#   1-GPU bf16 (gpu_1.yaml), the same with space-time factorised attention (configs/factorised.json),
+#   multi-GPU DDP (gpu_multi.yaml, 2 GPUs or more) and FSDP (fsdp.yaml).
 # Each case trains the `small` preset for 20 steps with EMA, validation and checkpoints, then
 # resumes from its last checkpoint for 10 more, and prints PASS or FAIL with the reason.
 #
@@ -29,14 +30,15 @@ train() {  # train CASE_DIR LOG CONFIG PROCESSES EXTRA_ARGS...
         --num_validation_loss_prompts 16 --logging_steps 5 --use_ema --report_to none "$@" >"$log" 2>&1
 }
 
-check_case() {  # check_case NAME CONFIG PROCESSES DISTRIBUTED_TYPE
+check_case() {  # check_case NAME CONFIG PROCESSES DISTRIBUTED_TYPE [TRAINING_ARGS...]
     local name=$1 config=$2 processes=$3 distributed_type=$4
+    shift 4
     local folder="$WORK_DIR/$name" reason=""
     rm -rf "$folder"
-    if ! train "$folder" "$WORK_DIR/$name.log" "$config" "$processes" --max_train_steps 20; then
+    if ! train "$folder" "$WORK_DIR/$name.log" "$config" "$processes" --max_train_steps 20 "$@"; then
         reason="the 20-step run failed (see $WORK_DIR/$name.log)"
     elif ! train "$folder" "$WORK_DIR/$name-resume.log" "$config" "$processes" --max_train_steps 30 \
-            --resume_from_checkpoint latest; then
+            --resume_from_checkpoint latest "$@"; then
         reason="the resumed run failed (see $WORK_DIR/$name-resume.log)"
     elif ! reason=$(python - "$folder" "$WORK_DIR/$name.log" "$WORK_DIR/$name-resume.log" "$processes" "$distributed_type" <<'EOF'
 import math, re, sys, torch
@@ -86,6 +88,7 @@ if [ "$GPUS" -lt 1 ]; then
     exit 1
 fi
 check_case gpu_1_bf16 gpu_1.yaml 1 NO
+check_case gpu_1_bf16_factorised gpu_1.yaml 1 NO --model_config training/configs/factorised.json
 if [ "$GPUS" -ge 2 ]; then
     check_case gpu_multi_ddp gpu_multi.yaml "$GPUS" MULTI_GPU
 else
