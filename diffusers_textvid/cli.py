@@ -109,10 +109,12 @@ def shipped_models() -> dict[str, str]:
             "varied": diffusers_textvid.LOOKS_MODEL_DIR}  # `varied`: the deprecated name of `looks`
 
 
-def load_pipeline(model: str | None, scheduler_name: str, num_inference_steps: int, dtype: str = "fp32") -> TextVideoPipeline:
+def load_pipeline(model: str | None, scheduler_name: str, num_inference_steps: int, dtype: str = "fp32",
+                  compile: bool = False) -> TextVideoPipeline:
     """Load a saved pipeline (default: the shipped model; `looks`: the shipped model with looks) from a
     local folder or a Hub repo id, in `dtype` (a key of `DTYPES`), with the named scheduler, on the GPU if
-    there is one. A local folder of the same name wins over a shipped model's name."""
+    there is one; with `compile`, its transformer compiled for sampling (`compile_transformer`). A local
+    folder of the same name wins over a shipped model's name."""
     model = model or diffusers_textvid.DEFAULT_MODEL_DIR
     if not os.path.exists(model):
         model = shipped_models().get(model, model)
@@ -136,7 +138,8 @@ def load_pipeline(model: str | None, scheduler_name: str, num_inference_steps: i
                 f"{unreachable}. The Hub cache holds no copy either."
             ) from error
         raise UsageError(f"--model {model!r}: {error}") from error
-    return pipe.to("cuda" if torch.cuda.is_available() else "cpu")
+    pipe = pipe.to("cuda" if torch.cuda.is_available() else "cpu")
+    return pipe.compile_transformer() if compile else pipe
 
 
 def asked_look(args) -> dict:
@@ -222,7 +225,7 @@ def generate(args):
     look = asked_look(args)
     look_flags = "".join(f" --{flag} {getattr(args, flag)}" for flag in LOOK_FLAGS if getattr(args, flag) is not None)
     # The default model has one look: asking for a look without --model means the shipped model with looks.
-    pipe = load_pipeline(args.model or ("looks" if look else None), args.scheduler, args.steps, args.dtype)
+    pipe = load_pipeline(args.model or ("looks" if look else None), args.scheduler, args.steps, args.dtype, args.compile)
     if look:
         require_looks(pipe, args.model, look_flags.strip())
     try:
@@ -291,7 +294,7 @@ def serve_demo(args):
         from . import demo
     except ImportError as error:
         raise UsageError(f"textvid demo needs Gradio ({error}); install it with: {DEMO_EXTRA}") from error
-    demo.launch(args.model, args.host, args.port)
+    demo.launch(args.model, args.host, args.port, compile=args.compile)
 
 
 def format_table(results: dict[str, dict]) -> str:
@@ -340,7 +343,7 @@ def evaluate(args):
     if args.json:
         check_output_file(args.json, "--json")
     model = args.model or ("looks" if args.looks else None)  # looks are scored on the model with looks
-    pipe = load_pipeline(model, args.scheduler, args.steps, args.dtype)
+    pipe = load_pipeline(model, args.scheduler, args.steps, args.dtype, args.compile)
     pipe.set_progress_bar_config(disable=True)
     samples_per_prompt = args.samples_per_prompt or SAMPLES_PER_PROMPT
     if args.looks:
@@ -382,6 +385,11 @@ def evaluate(args):
         print(f"Wrote {args.json}")
 
 
+# Measured by `benchmarks/bench_sampling.py --speed` (BENCHMARKS.md): why --compile is off by default.
+COMPILE_COST = ("each batch size compiles at its first call, tens of seconds on a CPU, for a 1.5x faster call "
+                "after; on a CPU it pays only over a few hundred videos")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineArgumentParser(prog="textvid", description="Videos of scrolling text from a diffusion model.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {diffusers_textvid.__version__}")
@@ -404,6 +412,11 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--steps", type=positive_int, default=25, help="denoising steps (default: 25)")
         command.add_argument("--guidance-scale", type=non_negative_float, default=1.0,
                              help="classifier-free guidance, on above 1 (default: 1.0)")
+        add_compile_flag(command)
+
+    def add_compile_flag(command: argparse.ArgumentParser):
+        command.add_argument("--compile", action="store_true",
+                             help=f"compile the transformer for sampling (torch.compile, frozen weights): {COMPILE_COST}")
 
     generate_command = commands.add_parser("generate", help="write a video of one prompt")
     generate_command.add_argument("prompt", help="1 to 6 symbols, A-Z and 0-9")
@@ -459,6 +472,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo_command.add_argument("--host", default="127.0.0.1",
                               help="address to listen on (default: 127.0.0.1, this machine only)")
     demo_command.add_argument("--port", type=positive_int, default=7860, help="port (default: 7860)")
+    add_compile_flag(demo_command)
     demo_command.set_defaults(run=serve_demo)
     return parser
 

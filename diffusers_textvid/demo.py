@@ -63,10 +63,11 @@ class Demo:
     """The models the page offers (loaded on first use) and the generation behind its button.
 
     `models`: the names of the model selector -> what `cli.load_pipeline` loads (a shipped model's
-    name, a folder or a Hub repo id)."""
+    name, a folder or a Hub repo id); `compile`: compile each model's transformer for sampling."""
 
-    def __init__(self, models: dict[str, str]):
+    def __init__(self, models: dict[str, str], compile: bool = False):
         self.models = models
+        self.compile = compile
         self.pipelines = {}
 
     def pipeline(self, name: str):
@@ -74,7 +75,7 @@ class Demo:
             raise gr.Error(f"Unknown model {name!r}; choose one of {', '.join(self.models)}.")
         if name not in self.pipelines:
             try:
-                self.pipelines[name] = load_pipeline(self.models[name], DEFAULT_SCHEDULER, 25)
+                self.pipelines[name] = load_pipeline(self.models[name], DEFAULT_SCHEDULER, 25, compile=self.compile)
             except UsageError as error:
                 raise gr.Error(str(error)) from error
             self.pipelines[name].set_progress_bar_config(disable=True)
@@ -138,13 +139,13 @@ class Demo:
         return path
 
 
-def build_demo(model: str | None = None) -> gr.Blocks:
+def build_demo(model: str | None = None, compile: bool = False) -> gr.Blocks:
     """The page. The model selector offers the shipped models and, when given, `model` (a folder or Hub
-    repo id; a shipped model's name selects that one)."""
+    repo id; a shipped model's name selects that one); `compile`: see `Demo`."""
     models = {"default": "default", "looks": "looks"}
     chosen = {None: "default", "varied": "looks"}.get(model, model)  # `varied`: the old name of `looks`
     models.setdefault(chosen, chosen)
-    demo = Demo(models)
+    demo = Demo(models, compile)
     with gr.Blocks(title="diffusers-textvid") as page:
         gr.Markdown("# diffusers-textvid\nA prompt of 1 to 6 symbols (A-Z, 0-9) becomes 16 frames of scrolling text, "
                     "drawn by a small video diffusion transformer on this machine's CPU.")
@@ -183,7 +184,7 @@ def build_demo(model: str | None = None) -> gr.Blocks:
     return page.queue(default_concurrency_limit=1)
 
 
-def launch(model: str | None = None, host: str = "127.0.0.1", port: int = 7860, **options):
-    """Serve `build_demo(model)` on `host`:`port` (127.0.0.1 unless told otherwise); `options` go to
+def launch(model: str | None = None, host: str = "127.0.0.1", port: int = 7860, compile: bool = False, **options):
+    """Serve `build_demo(model, compile)` on `host`:`port` (127.0.0.1 unless told otherwise); `options` go to
     `gr.Blocks.launch`."""
-    return build_demo(model).launch(server_name=host, server_port=port, **options)
+    return build_demo(model, compile).launch(server_name=host, server_port=port, **options)

@@ -10,6 +10,7 @@ from PIL import Image, ImageSequence
 import diffusers_textvid
 from conftest import build_tiny_pipeline
 from diffusers_textvid.cli import main
+from diffusers_textvid.pipelines import TextVideoPipeline
 from diffusers_textvid.schedulers import SCHEDULERS
 
 TEXTVID = Path(sys.executable).with_name("textvid")  # the console script of this environment
@@ -140,6 +141,23 @@ def test_eval_of_given_prompts_makes_one_set(model_dir, tmp_path):
     sets = json.loads(path.read_text())["sets"]
     assert list(sets) == ["given"] and sets["given"]["num_prompts"] == 2
     assert [result["prompt"] for result in sets["given"]["per_prompt"]] == ["AB", "C3"]
+
+
+def test_compile_flag_compiles_the_transformer_before_sampling(model_dir, tmp_path, monkeypatch):
+    compiled = []
+
+    def record(pipe):
+        compiled.append(pipe.transformer)
+        return pipe
+
+    monkeypatch.setattr(TextVideoPipeline, "compile_transformer", record)
+    for flags in ([], ["--compile"]):
+        output = tmp_path / f"video{len(flags)}.gif"
+        assert run_main(["generate", "HI", "-o", str(output), "--model", model_dir, "--seed", "0", *flags]) == 0
+        assert output.exists()
+    assert len(compiled) == 1, "--compile, and only --compile, compiles"
+    assert run_main(["eval", "--model", model_dir, "--prompts", "HI", "--compile"]) == 0
+    assert len(compiled) == 2
 
 
 def test_console_script_generates_a_gif(model_dir, tmp_path):

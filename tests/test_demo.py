@@ -112,9 +112,17 @@ def test_generations_run_one_at_a_time(client, monkeypatch):
 
 def test_textvid_demo_listens_on_127_0_0_1_by_default(monkeypatch):
     seen = {}
-    monkeypatch.setattr(demo, "launch", lambda model, host, port: seen.update(model=model, host=host, port=port))
+    monkeypatch.setattr(demo, "launch", lambda model, host, port, compile: seen.update(
+        model=model, host=host, port=port, compile=compile))
     main(["demo", "--model", "looks", "--port", "8123"])
-    assert seen == {"model": "looks", "host": "127.0.0.1", "port": 8123}
+    assert seen == {"model": "looks", "host": "127.0.0.1", "port": 8123, "compile": False}
+    main(["demo", "--compile"])
+    assert seen["compile"] is True
+
+
+def test_a_compiling_demo_loads_its_models_with_the_transformer_compiled():
+    assert demo.Demo({"default": "default"}, compile=True).pipeline("default").compiled_transformer is not None
+    assert demo.Demo({"default": "default"}).pipeline("default").compiled_transformer is None
 
 
 def test_the_page_generates_in_a_browser_and_shows_a_bad_prompts_message(server, tmp_path):

@@ -443,6 +443,7 @@ class TextVideoDiTModel(ModelMixin, ConfigMixin, PeftAdapterMixin):
     """
 
     _supports_gradient_checkpointing = True
+    _repeated_blocks = ["TextVideoDiTBlock"]  # what `compile_repeated_blocks` compiles, once for all blocks
 
     @classmethod
     def extract_init_dict(cls, config_dict, **kwargs):
@@ -616,8 +617,10 @@ class TextVideoDiTModel(ModelMixin, ConfigMixin, PeftAdapterMixin):
     def look_table_count(self) -> int:
         """Position tables per text length: 1, or with `length_position_factors` one per combination of those
         factors' ids (each value or left out)."""
-        factors = self.config.length_position_factors or []
-        return math.prod(len(self.config.looks[factor]) + 1 for factor in factors)
+        count = 1
+        for factor in self.config.length_position_factors or []:  # a loop, not math.prod: torch.compile traces it
+            count *= len(self.config.looks[factor]) + 1
+        return count
 
     def look_table_index(self, look_ids: torch.Tensor | None, batch: int) -> torch.Tensor:
         """`(B,)` long: which of the `look_table_count` tables of a text length each video takes, from the ids
@@ -643,7 +646,7 @@ class TextVideoDiTModel(ModelMixin, ConfigMixin, PeftAdapterMixin):
             )
         lengths = encoder_attention_mask.sum(dim=1).long()  # (B,)
         max_length = self.config.text_length_positions - 1
-        if int(lengths.max()) > max_length:
+        if not torch.compiler.is_compiling() and int(lengths.max()) > max_length:  # the pipeline checks it too
             raise ValueError(
                 f"A text of {int(lengths.max())} tokens is longer than this model's position tables cover "
                 f"({max_length} tokens at most)."

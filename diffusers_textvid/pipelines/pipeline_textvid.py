@@ -1,8 +1,8 @@
 """TextVideoPipeline: text in, a short grayscale video of that text scrolling past out.
 
 This file imports only torch, numpy, diffusers, transformers, huggingface_hub, its neighbours
-`input_checks.py` and `lora_loading.py`, `hub.py` and `models/noise_schedule.py` (none of which imports
-more of the package): `save_pretrained(..., self_contained=True)` (and `push_to_hub`) copies them into
+`input_checks.py`, `lora_loading.py` and `compiled_transformer.py`, `hub.py` and `models/noise_schedule.py`
+(none of which imports more of the package): `save_pretrained(..., self_contained=True)` (and `push_to_hub`) copies them into
 the model folder, so `DiffusionPipeline.from_pretrained(folder, trust_remote_code=True)` works where the
 `diffusers_textvid` package is not installed.
 """
@@ -28,6 +28,7 @@ from transformers import CLIPTextModel, PreTrainedTokenizerBase
 
 from ..hub import upload_to_hub
 from ..models.noise_schedule import PREDICTION_TYPES
+from .compiled_transformer import FrozenCompiledTransformer
 from .input_checks import (
     HUB_DOWNLOAD_KEYWORDS,
     LIBRARIES,
@@ -131,6 +132,7 @@ class TextVideoPipeline(DiffusionPipeline, TextVideoLoraLoaderMixin):
         super().__init__()
         self.register_modules(tokenizer=tokenizer, text_encoder=text_encoder, transformer=transformer, scheduler=scheduler)
         self.video_processor = VideoProcessor(vae_scale_factor=1, do_resize=False)
+        self.compiled_transformer = None  # set by `compile_transformer`
 
     # ------------------------------------------------------------------------------------------
     # Inputs
@@ -389,6 +391,23 @@ class TextVideoPipeline(DiffusionPipeline, TextVideoLoraLoaderMixin):
     # Sampling
     # ------------------------------------------------------------------------------------------
 
+    def compile_transformer(self) -> "TextVideoPipeline":
+        """Compile the transformer for the denoising loop: `torch.compile` with Inductor's weight freezing
+        (`FrozenCompiledTransformer`), the same videos to float tolerance. Each new batch shape compiles at
+        its first call (tens of seconds on a CPU); whether that pays depends on how many calls follow:
+        `benchmarks/bench_sampling.py --speed` measures both, and BENCHMARKS.md gives the break-even.
+        The loop runs the eager transformer while any forward hook is attached, with grad enabled, or once
+        its weights changed (a warning says so; compile again). Returns the pipeline."""
+        self.compiled_transformer = FrozenCompiledTransformer(self.transformer)
+        return self
+
+    def denoiser(self) -> Callable:
+        """The transformer the denoising loop calls: the compiled one while it is usable, else the eager."""
+        compiled = self.compiled_transformer
+        if compiled is not None and compiled.transformer is self.transformer and compiled.usable():
+            return compiled
+        return self.transformer
+
     @property
     def guidance_scale(self) -> float:
         """The scale in use; a step-end callback may change `pipe._guidance_scale`, read at every step."""
@@ -505,6 +524,7 @@ class TextVideoPipeline(DiffusionPipeline, TextVideoLoraLoaderMixin):
                 latents, timesteps[0], prompt_embeds, prompt_attention_mask, look_ids, generator
             )
 
+        denoiser = self.denoiser()
         with self.progress_bar(total=len(timesteps)) as progress_bar:
             for step_index, timestep in enumerate(timesteps):
                 if self.interrupt:
@@ -525,7 +545,7 @@ class TextVideoPipeline(DiffusionPipeline, TextVideoLoraLoaderMixin):
                 else:
                     model_input, text, text_mask, looks = latents, prompt_embeds, prompt_attention_mask, look_ids
                 model_input = self.scheduler.scale_model_input(model_input, timestep)
-                prediction = self.transformer(
+                prediction = denoiser(
                     model_input, timestep.expand(model_input.shape[0]), text, text_mask, look_ids=looks
                 ).sample  # (B or 2B, C, F, H, W)
                 if guided:

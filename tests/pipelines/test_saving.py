@@ -67,7 +67,7 @@ def test_a_self_contained_save_copies_every_module_and_names_the_files(tmp_path)
     assert index["_class_name"] == ["pipeline_textvid", "TextVideoPipeline"]
     assert index["transformer"] == ["modeling_textvid", "TextVideoDiTModel"]
     assert sorted(str(path.relative_to(tmp_path)) for path in tmp_path.rglob("*.py")) == [
-        "hub.py", "input_checks.py", "lora_loading.py", "noise_schedule.py", "pipeline_textvid.py",
+        "compiled_transformer.py", "hub.py", "input_checks.py", "lora_loading.py", "noise_schedule.py", "pipeline_textvid.py",
         "transformer/modeling_textvid.py", "transformer/noise_schedule.py", "transformer/scrolling.py"]
     # The copies import each other side by side: no import reaches for the package.
     for path in tmp_path.rglob("*.py"):
