@@ -1,8 +1,10 @@
 """How well generated videos show their prompt: per-character accuracy against the true render, and PSNR.
 
-Videos here are float `(16, 32, 32)` in [0, 1] (black 0, white 1): the pipeline's `output_type="np"`
+Videos here are float `(F, S, S)` in [0, 1] (black 0, white 1): the pipeline's `output_type="np"`
 frames without their channel axis, or `render_text_video(prompt) / 255`. Map the model's [-1, 1]
-range with `(video + 1) / 2` first.
+range with `(video + 1) / 2` first. A video is scored against renders of its own size (F frames of
+S x S pixels, 16 of 32x32 by default); `evaluate_pipeline` and `evaluate_looks` expect the size of the
+pipeline's transformer (`sample_frames`, `sample_size`).
 
 Character accuracy: position `i` of a prompt is correct when the video is strictly closer (in MSE)
 to the true render than to the render of each of the 35 prompts that differ only at `i`. A tie
@@ -23,11 +25,10 @@ import numpy as np
 import torch
 
 from .data.prompts import MAX_PROMPT_LENGTH, MIN_PROMPT_LENGTH, VOCABULARY, normalize_prompt, single_position_variants
-from .data.render import FRAME_SIZE, NUM_FRAMES, render_text_video
+from .data.render import FRAME_SIZE, NUM_FRAMES, check_video_size, render_text_video
 from .data.splits import HoldOuts, validation_prompts
 from .data.looks import LOOK_FACTORS, all_looks, check_look
 
-VIDEO_SHAPE = (NUM_FRAMES, FRAME_SIZE, FRAME_SIZE)
 PSNR_CAP_DB = 100.0  # identical videos score this instead of infinity, so means and JSON stay finite
 HOLDOUT_SET_SIZE = 50
 SAMPLES_PER_PROMPT = 8  # videos of each prompt that `evaluate_looks` lets the model choose the look of
@@ -35,16 +36,37 @@ LEADING_A = HoldOuts(no_leading_a=True, no_s_second=False)
 S_SECOND = HoldOuts(no_leading_a=False, no_s_second=True)
 
 
-def render_videos(prompts: list[str], look: dict | None = None) -> np.ndarray:
-    """float64 `(N, 16, 32, 32)` in [0, 1]: the true render of each prompt, in the look `look`."""
-    return np.stack([render_text_video(prompt, **(look or {})) for prompt in prompts]).astype(np.float64) / 255.0
+DEFAULT_VIDEO_SHAPE = (NUM_FRAMES, FRAME_SIZE, FRAME_SIZE)
 
 
-def check_video(video: np.ndarray) -> np.ndarray:
-    """Return `video` as float64 `(16, 32, 32)`; raise `ValueError` for another shape or values outside [0, 1]."""
+def render_videos(prompts: list[str], look: dict | None = None, video_shape: tuple = DEFAULT_VIDEO_SHAPE) -> np.ndarray:
+    """float64 `(N, F, S, S)` in [0, 1]: the true render of each prompt, in the look `look`, of `video_shape`
+    `(F, S, S)`."""
+    size = {"num_frames": video_shape[0], "frame_size": video_shape[1]}
+    videos = np.stack([render_text_video(prompt, **size, **(look or {})) for prompt in prompts])  # (N, F, S, S) uint8
+    return videos.astype(np.float64) / 255.0
+
+
+def pipeline_video_shape(pipe) -> tuple[int, int, int]:
+    """`(F, S, S)`: the videos `pipe` makes (its transformer's `sample_frames` and `sample_size`); `ValueError`
+    for a size the renderer cannot draw, so no true render to score against."""
+    config = pipe.transformer.config
+    try:
+        num_frames, frame_size = check_video_size(config.sample_frames, config.sample_size)
+    except ValueError as error:
+        raise ValueError(f"The pipeline makes videos the renderer cannot draw to score them against: {error}") from None
+    return num_frames, frame_size, frame_size
+
+
+def check_video(video: np.ndarray, shape: tuple | None = None) -> np.ndarray:
+    """Return `video` as float64 `(F, S, S)`; raise `ValueError` for a shape other than `shape` (None: any
+    F x S x S the renderer draws) or values outside [0, 1]."""
     video = np.asarray(video, dtype=np.float64)
-    if video.shape != VIDEO_SHAPE:
-        raise ValueError(f"A video must have shape {VIDEO_SHAPE}, got {video.shape}.")
+    if shape is not None and video.shape != tuple(shape):
+        raise ValueError(f"A video must have shape {tuple(shape)}, got {video.shape}.")
+    if video.ndim != 3 or video.shape[1] != video.shape[2]:
+        raise ValueError(f"A video must have shape (frames, size, size), got {video.shape}.")
+    check_video_size(*video.shape[:2])
     if video.min() < 0.0 or video.max() > 1.0:
         raise ValueError(
             f"Video values must lie in [0, 1], got [{video.min():.3f}, {video.max():.3f}]; "
@@ -54,21 +76,22 @@ def check_video(video: np.ndarray) -> np.ndarray:
 
 
 def character_correct(video: np.ndarray, prompt: str, look: dict | None = None) -> list[bool]:
-    """One bool per symbol of `prompt`: is `video` `(16, 32, 32)` closer to the true render than to
-    every render that differs from `prompt` at that position only? All in the look `look`."""
+    """One bool per symbol of `prompt`: is `video` `(F, S, S)` closer to the true render than to
+    every render that differs from `prompt` at that position only? All in the look `look`, at the size of `video`."""
     video = check_video(video)
     prompt = normalize_prompt(prompt)
     candidates = [prompt] + [variant for i in range(len(prompt)) for variant in single_position_variants(prompt, i)]
-    errors = ((render_videos(candidates, look) - video[None]) ** 2).mean(axis=(1, 2, 3))  # (1 + 35 * n,)
+    errors = ((render_videos(candidates, look, video.shape) - video[None]) ** 2).mean(axis=(1, 2, 3))  # (1 + 35 * n,)
     variant_errors = errors[1:].reshape(len(prompt), len(VOCABULARY) - 1)  # (n, 35)
     return (errors[0] < variant_errors).all(axis=1).tolist()
 
 
 def nearest_look(video: np.ndarray, prompt: str) -> dict:
-    """The look (one combination of `LOOK_FACTORS`) whose render of `prompt` is nearest `video` `(16, 32, 32)` in MSE."""
+    """The look (one combination of `LOOK_FACTORS`) whose render of `prompt`, at the size of `video` `(F, S, S)`,
+    is nearest `video` in MSE."""
     video = check_video(video)
     looks = all_looks()
-    renders = np.stack([render_text_video(prompt, **look) for look in looks]).astype(np.float64) / 255.0
+    renders = np.concatenate([render_videos([prompt], look, video.shape) for look in looks])  # (36, F, S, S)
     return looks[int(((renders - video[None]) ** 2).mean(axis=(1, 2, 3)).argmin())]
 
 
@@ -89,10 +112,12 @@ def ink_look_checks(video: np.ndarray, prompt: str, look: dict) -> dict[str, boo
     full look `look`) has the nearest ink profile to `video` the one in `look`? Each factor is judged with
     the others as asked, so a video moving the wrong way can fail the crossing check too."""
     look = check_look(look)
+    video = check_video(video)
     profiles = {axis: ink_profile(video, axis) for axis in set(INK_FACTORS.values())}
     checks = {}
     for factor, axis in INK_FACTORS.items():
-        renders = {value: render_text_video(prompt, **(look | {factor: value})) / 255.0 for value in LOOK_FACTORS[factor]}
+        renders = {value: render_videos([prompt], look | {factor: value}, video.shape)[0]
+                   for value in LOOK_FACTORS[factor]}
         distances = {value: np.abs(ink_profile(render, axis) - profiles[axis]).sum()
                      for value, render in renders.items()}
         checks[factor] = min(distances, key=distances.get) == look[factor]
@@ -100,19 +125,20 @@ def ink_look_checks(video: np.ndarray, prompt: str, look: dict) -> dict[str, boo
 
 
 def psnr(video: np.ndarray, reference: np.ndarray) -> float:
-    """Peak signal-to-noise ratio in dB of `video` against `reference`, both `(16, 32, 32)` in [0, 1].
+    """Peak signal-to-noise ratio in dB of `video` against `reference`, both `(F, S, S)` in [0, 1], of one shape.
 
     Identical videos get `PSNR_CAP_DB` rather than infinity.
     """
-    mse = float(((check_video(video) - check_video(reference)) ** 2).mean())
+    reference = check_video(reference)
+    mse = float(((check_video(video, reference.shape) - reference) ** 2).mean())
     return float(-10.0 * np.log10(max(mse, 10.0 ** (-PSNR_CAP_DB / 10.0))))
 
 
 def generate_videos(
     pipe, prompts: list[str], seed: int, batch_size: int, looks: list[dict] | None = None, **call_options
 ) -> tuple[np.ndarray, float]:
-    """One video per prompt, `batch_size` to a pipeline call: float `(N, 16, 32, 32)` in [0, 1], and the
-    seconds the pipeline took.
+    """One video per prompt, `batch_size` to a pipeline call: float `(N, F, S, S)` in [0, 1], and the
+    seconds the pipeline took; `ValueError` naming both shapes if a video is not of `pipeline_video_shape(pipe)`.
 
     Video `i` starts from noise seeded with `seed + i`, so the videos do not depend on `batch_size`.
     `looks`, when given, is one look dict per prompt, passed as the pipeline's `look`;
@@ -126,8 +152,12 @@ def generate_videos(
         began = time.perf_counter()
         frames = pipe(prompts[batch], generator=generators, output_type="np", **look_option, **call_options).frames
         seconds += time.perf_counter() - began
-        videos.append(np.asarray(frames)[..., 0])  # (B, 16, 32, 32, 1) -> (B, 16, 32, 32)
-    return np.concatenate(videos), seconds
+        videos.append(np.asarray(frames)[..., 0])  # (B, F, S, S, 1) -> (B, F, S, S)
+    videos = np.concatenate(videos)
+    expected = pipeline_video_shape(pipe)
+    if videos.shape[1:] != expected:
+        raise ValueError(f"The pipeline made videos of shape {videos.shape[1:]}; its transformer's size is {expected}.")
+    return videos, seconds
 
 
 def evaluate_pipeline(
@@ -140,7 +170,8 @@ def evaluate_pipeline(
     look: dict | None = None,
 ) -> dict:
     """Generate one video per prompt with `pipe` and score each against its true render in the look
-    `look` (default: the original look), the look the model is expected to draw.
+    `look` (default: the original look), the look the model is expected to draw, at the size of the
+    pipeline's transformer (`pipeline_video_shape`).
 
     Video `i` starts from noise seeded with `seed + i`, so the scores do not depend on `batch_size`.
     `seconds_per_video` is measured after one untimed warm-up video.
@@ -158,9 +189,10 @@ def evaluate_pipeline(
         raise ValueError("Give at least one prompt to evaluate.")
     if batch_size < 1:
         raise ValueError(f"`batch_size` must be positive, got {batch_size}.")
+    video_shape = pipeline_video_shape(pipe)
     options = {"num_inference_steps": num_inference_steps, "guidance_scale": guidance_scale}
     generate_videos(pipe, prompts[:1], seed, batch_size, **options)  # warm-up: the first call pays one-off costs
-    videos, generation_seconds = generate_videos(pipe, prompts, seed, batch_size, **options)  # (N, 16, 32, 32)
+    videos, generation_seconds = generate_videos(pipe, prompts, seed, batch_size, **options)  # (N, F, S, S)
     per_prompt = []
     for prompt, video in zip(prompts, videos):
         correct = character_correct(video, prompt, look)
@@ -173,7 +205,7 @@ def evaluate_pipeline(
                 "prompt_correct": all(correct),
                 "nearest_look": found,
                 "look_correct": found == look,
-                "psnr_db": psnr(video, render_videos([prompt], look)[0]),
+                "psnr_db": psnr(video, render_videos([prompt], look, video_shape)[0]),
             }
         )
     num_characters = sum(len(result["prompt"]) for result in per_prompt)
@@ -239,6 +271,7 @@ def evaluate_looks(
         raise ValueError(f"`batch_size` must be positive, got {batch_size}.")
     if model_looks(pipe) is None:
         raise ValueError("This model was trained without looks (its transformer config has no `looks`).")
+    pipeline_video_shape(pipe)  # a size the renderer cannot draw fails before any video is made
     looks = all_looks()
     asked_looks = [looks[int(i)] for i in np.random.default_rng(seed).integers(len(looks), size=len(prompts))]
     coverage_prompts = [prompt for prompt in prompts for _ in range(samples_per_prompt)]
@@ -248,7 +281,7 @@ def evaluate_looks(
     control_videos, control_seconds = generate_videos(pipe, prompts, seed, batch_size, asked_looks, **options)
     coverage_videos, coverage_seconds = generate_videos(
         pipe, coverage_prompts, seed + len(prompts), batch_size, left_out, **options
-    )  # (N * samples_per_prompt, 16, 32, 32)
+    )  # (N * samples_per_prompt, F, S, S)
 
     per_video = [
         look_video_scores(video, prompt, asked_look) for prompt, asked_look, video in zip(
@@ -278,11 +311,11 @@ def evaluate_looks(
 
 
 def look_video_scores(video: np.ndarray, prompt: str, asked_look: dict) -> dict:
-    """One `per_video` entry of `evaluate_looks` for `video` `(16, 32, 32)` of `prompt`, asked for the full
+    """One `per_video` entry of `evaluate_looks` for `video` `(F, S, S)` of `prompt`, asked for the full
     look `asked_look` ({} when every factor was left out)."""
     found = nearest_look(video, prompt)
     result = {"prompt": prompt, "asked_look": asked_look, "nearest_look": found,
-              "psnr_db": psnr(video, render_videos([prompt], found)[0])}
+              "psnr_db": psnr(video, render_videos([prompt], found, np.shape(video))[0])}
     if asked_look:
         result["characters_correct"] = character_correct(video, prompt, asked_look)
     return result

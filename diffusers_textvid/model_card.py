@@ -15,6 +15,8 @@ from pathlib import Path
 
 from huggingface_hub import ModelCard, ModelCardData
 
+from .data.render import FRAME_SIZE, NUM_FRAMES
+
 TEMPLATE_DIR = Path(str(importlib.resources.files(__package__).joinpath("model_cards")))
 TEMPLATE = TEMPLATE_DIR / "model_card.md"
 LORA_TEMPLATE = TEMPLATE_DIR / "lora_model_card.md"
@@ -68,6 +70,8 @@ def write_model_card(model_dir: str, template: Path = TEMPLATE) -> str:
         card_data(),
         template_path=str(template),
         looks=transformer_config.get("looks"),
+        num_frames=transformer_config.get("sample_frames", NUM_FRAMES),
+        frame_size=transformer_config.get("sample_size", FRAME_SIZE),
         metrics=read_json(os.path.join(model_dir, METRICS_FILE)),
         sample=SAMPLE_FILE if os.path.isfile(os.path.join(model_dir, SAMPLE_FILE)) else None,
         sample_prompt=SAMPLE_PROMPT,

@@ -7,6 +7,12 @@
   = "clean_video"`) and the model turns that into the velocity the scheduler expects. Each token is
   one frame's 32x8 column of pixels, and every count of text tokens has a position table of its own
   (`text_length_positions`): the text's length sets where each symbol lies in each frame.
+- `small-64`: the small model's width and depth for 16 frames of 64x64 (the renderer's glyphs drawn
+  twice as large): 1x8x8 patches, so 16 x 8 x 8 = 1024 tokens, and space-time factorised attention
+  (`attention_layout="factorised"`), whose cost grows far slower with the token count than full attention's.
+
+Every preset's videos are the size its transformer's `sample_frames` and `sample_size` say (16x32x32
+where they are left out), and training renders its data at that size.
 """
 
 from diffusers import DDPMScheduler
@@ -34,6 +40,13 @@ PRESETS = {
     "small": {
         "transformer": dict(patch_size=(1, 32, 8), hidden_size=192, num_layers=6, num_attention_heads=6,
                             text_embed_dim=128, output_parametrization="clean_video", text_length_positions=9),
+        "text_encoder": dict(hidden_size=128, num_layers=2, num_heads=4),
+        "prediction_type": "v_prediction",
+    },
+    "small-64": {
+        "transformer": dict(sample_frames=16, sample_size=64, patch_size=(1, 8, 8), hidden_size=192, num_layers=6,
+                            num_attention_heads=6, text_embed_dim=128, output_parametrization="clean_video",
+                            text_length_positions=9, attention_layout="factorised"),
         "text_encoder": dict(hidden_size=128, num_layers=2, num_heads=4),
         "prediction_type": "v_prediction",
     },

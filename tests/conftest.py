@@ -24,10 +24,12 @@ def perturb_weights(module: torch.nn.Module, seed: int = 0, scale: float = 0.05)
     return module
 
 
-def build_tiny_pipeline(prediction_type: str | None = None, perturbed: bool = True) -> TextVideoPipeline:
-    """A fresh `tiny` pipeline with seeded weights, the same on every call with the same arguments."""
+def build_tiny_pipeline(prediction_type: str | None = None, perturbed: bool = True,
+                        transformer_overrides: dict | None = None) -> TextVideoPipeline:
+    """A fresh `tiny` pipeline with seeded weights, the same on every call with the same arguments;
+    `transformer_overrides` replaces any of the tiny transformer's arguments (`sample_size`, ...)."""
     torch.manual_seed(0)
-    pipe = build_pipeline("tiny", prediction_type=prediction_type)
+    pipe = build_pipeline("tiny", prediction_type=prediction_type, transformer_overrides=transformer_overrides)
     if perturbed:
         perturb_weights(pipe.transformer)
     pipe.set_progress_bar_config(disable=True)

@@ -17,12 +17,15 @@ class FakeLookPipeline:
     A factor asked for is obeyed; one left out comes from `all_looks()[noise seed % 36]`, so any 36
     consecutive seeds draw every look exactly once. `ignores_looks`: every video is in the default look,
     whatever is asked. `noise`: add Gaussian noise of that standard deviation, drawn from the video's
-    generator. `seeds` records the noise seed of every video, call by call.
+    generator. `seeds` records the noise seed of every video, call by call. The videos are of
+    `video_shape` `(F, S, S)`, the size its transformer config gives.
     """
 
-    def __init__(self, ignores_looks: bool = False, noise: float = 0.0, looks=dict(LOOK_FACTORS)):
-        self.transformer = SimpleNamespace(config=SimpleNamespace(looks=looks))
-        self.ignores_looks, self.noise = ignores_looks, noise
+    def __init__(self, ignores_looks: bool = False, noise: float = 0.0, looks=dict(LOOK_FACTORS),
+                 video_shape: tuple = (16, 32, 32)):
+        config = SimpleNamespace(looks=looks, sample_frames=video_shape[0], sample_size=video_shape[1])
+        self.transformer = SimpleNamespace(config=config)
+        self.ignores_looks, self.noise, self.video_shape = ignores_looks, noise, video_shape
         self.seeds = []
 
     def __call__(self, prompt, generator, output_type, look=None, **options):
@@ -33,16 +36,18 @@ class FakeLookPipeline:
         videos = []
         for text, asked, noise in zip(prompts, asked_looks, generator):
             look = DEFAULT_LOOK if self.ignores_looks else all_looks()[noise.initial_seed() % 36] | asked
-            video = render_videos([text], look)[0]  # (16, 32, 32)
+            video = render_videos([text], look, self.video_shape)[0]  # (F, S, S)
             if self.noise:
                 video = np.clip(video + self.noise * torch.randn(video.shape, generator=noise).double().numpy(), 0, 1)
             videos.append(video)
-        return SimpleNamespace(frames=np.stack(videos)[..., None])  # (B, 16, 32, 32, 1)
+        return SimpleNamespace(frames=np.stack(videos)[..., None])  # (B, F, S, S, 1)
 
 
-def test_obedient_even_model_scores_full_control_and_zero_distance_from_even():
+@pytest.mark.parametrize("video_shape", [(16, 32, 32), (16, 64, 64)])
+def test_obedient_even_model_scores_full_control_and_zero_distance_from_even(video_shape):
     # 2 prompts x 18 samples: 36 consecutive seeds, every look drawn once.
-    results = evaluate_looks(FakeLookPipeline(), ["HI", "a7"], samples_per_prompt=18, batch_size=8)
+    results = evaluate_looks(FakeLookPipeline(video_shape=video_shape), ["HI", "a7"], samples_per_prompt=18,
+                             batch_size=8)
     assert results["control_accuracy"] == 1.0
     assert results["control_accuracy_per_factor"] == {factor: 1.0 for factor in LOOK_FACTORS}
     assert results["char_accuracy"] == results["prompt_accuracy"] == 1.0
@@ -117,12 +122,27 @@ def test_bad_arguments_are_refused_before_any_video(prompts, options, looks, mes
     assert pipe.seeds == []
 
 
+def test_a_model_whose_size_the_renderer_cannot_draw_is_refused_before_any_video():
+    pipe = FakeLookPipeline(video_shape=(16, 8, 8))
+    with pytest.raises(ValueError, match="renderer cannot draw.*frame_size must be at least"):
+        evaluate_looks(pipe, ["HI"])
+    assert pipe.seeds == []
+
+
+def test_videos_of_another_size_than_the_transformer_config_says_are_refused_naming_both_shapes():
+    pipe = FakeLookPipeline(video_shape=(16, 32, 32))
+    pipe.transformer.config.sample_size = 64
+    with pytest.raises(ValueError, match=r"shape \(16, 32, 32\).*size is \(16, 64, 64\)"):
+        evaluate_looks(pipe, ["HI"])
+
+
 @pytest.mark.slow
-def test_tiny_untrained_model_with_looks_gets_every_score_in_range():
+@pytest.mark.parametrize("sample_size", [32, 64])
+def test_tiny_untrained_model_with_looks_gets_every_score_in_range(sample_size):
     from diffusers_textvid.presets import build_pipeline
 
     torch.manual_seed(0)
-    pipe = build_pipeline("tiny", looks=True)
+    pipe = build_pipeline("tiny", looks=True, transformer_overrides={"sample_size": sample_size})
     pipe.set_progress_bar_config(disable=True)
     results = evaluate_looks(pipe, ["HI", "A7"], num_inference_steps=2, samples_per_prompt=2, batch_size=4)
     for key in ("control_accuracy", "char_accuracy", "prompt_accuracy", "coverage_tv_max"):

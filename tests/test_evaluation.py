@@ -1,9 +1,10 @@
 import numpy as np
 import pytest
+from conftest import build_tiny_pipeline
 
 from diffusers_textvid.data.render import render_text_video
 from diffusers_textvid.data.splits import validation_prompts
-from diffusers_textvid.data.looks import all_looks
+from diffusers_textvid.data.looks import all_looks, check_look
 from diffusers_textvid.evaluation import (
     HOLDOUT_SET_SIZE,
     PSNR_CAP_DB,
@@ -11,12 +12,14 @@ from diffusers_textvid.evaluation import (
     evaluate_pipeline,
     evaluation_prompt_sets,
     ink_look_checks,
+    nearest_look,
     psnr,
     render_videos,
 )
 from diffusers_textvid.schedulers import swap_scheduler
 
 BLACK = np.zeros((16, 32, 32))
+LARGER_SHAPES = [(16, 64, 64), (64, 64, 64)]
 
 
 def true_render(prompt: str) -> np.ndarray:
@@ -57,6 +60,35 @@ def test_video_of_wrong_shape_is_refused():
         psnr(np.zeros((16, 32)), np.zeros((16, 32)))
 
 
+def test_videos_of_two_sizes_are_refused_naming_both_shapes():
+    with pytest.raises(ValueError, match=r"\(16, 64, 64\), got \(16, 32, 32\)"):
+        psnr(true_render("HELLO"), render_videos(["HELLO"], None, (16, 64, 64))[0])
+
+
+@pytest.mark.parametrize("shape", [(16, 32, 24), (16, 8, 8), (1, 32, 32)])
+def test_a_video_the_renderer_has_no_size_for_is_refused(shape):
+    with pytest.raises(ValueError, match="shape|frame_size|num_frames"):
+        character_correct(np.zeros(shape), "AB")
+
+
+@pytest.mark.parametrize("shape", LARGER_SHAPES)
+def test_true_render_of_a_larger_size_scores_every_character_the_psnr_cap_and_its_look(shape):
+    look = check_look({"direction": "left_to_right", "crossing_frames": 11, "vertical_offset": -2})
+    video = render_videos(["AB12"], look, shape)[0]
+    assert video.shape == shape
+    assert character_correct(video, "AB12", look) == [True] * 4
+    assert psnr(video, video) == PSNR_CAP_DB
+    assert nearest_look(video, "AB12") == look
+    assert all(ink_look_checks(video, "AB12", look).values())
+
+
+@pytest.mark.parametrize("shape", LARGER_SHAPES)
+def test_black_video_of_a_larger_size_scores_no_character_and_a_low_psnr(shape):
+    black = np.zeros(shape)
+    assert character_correct(black, "WM8") == [False] * 3
+    assert 0 < psnr(black, render_videos(["HELLO"], None, shape)[0]) < 15
+
+
 def test_psnr_of_true_render_is_the_cap():
     video = true_render("HELLO")
     assert psnr(video, video) == PSNR_CAP_DB
@@ -94,14 +126,22 @@ def test_prompt_sets_depend_on_the_seed_only():
     assert evaluation_prompt_sets(20, seed=5)["validation"] != evaluation_prompt_sets(20, seed=6)["validation"]
 
 
-def test_evaluate_pipeline_reports_the_metrics(perturbed_pipeline):
-    results = evaluate_pipeline(perturbed_pipeline, ["A", "bc", "XYZ"], num_inference_steps=2, seed=0, batch_size=2)
+@pytest.mark.parametrize("sample_size", [32, 64])
+def test_evaluate_pipeline_reports_the_metrics(sample_size):
+    pipe = build_tiny_pipeline(transformer_overrides={"sample_size": sample_size})
+    results = evaluate_pipeline(pipe, ["A", "bc", "XYZ"], num_inference_steps=2, seed=0, batch_size=2)
     assert results["num_prompts"] == 3
     for key in ("char_accuracy", "prompt_accuracy", "psnr_db", "seconds_per_video"):
         assert np.isfinite(results[key])
     assert 0 <= results["char_accuracy"] <= 1 and 0 <= results["prompt_accuracy"] <= 1
     assert [result["prompt"] for result in results["per_prompt"]] == ["A", "BC", "XYZ"]
     assert [len(result["characters_correct"]) for result in results["per_prompt"]] == [1, 2, 3]
+
+
+def test_evaluate_pipeline_refuses_a_pipeline_whose_size_the_renderer_cannot_draw():
+    pipe = build_tiny_pipeline(transformer_overrides={"sample_size": 8})  # one 8x8 patch a frame
+    with pytest.raises(ValueError, match="renderer cannot draw.*frame_size must be at least 16 .*got 8"):
+        evaluate_pipeline(pipe, ["AB"], num_inference_steps=1)
 
 
 def test_evaluate_pipeline_scores_do_not_depend_on_batch_size(perturbed_pipeline):

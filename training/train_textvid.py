@@ -126,10 +126,12 @@ def train(args, accelerator: Accelerator):
     model, optimizer, lr_scheduler, ema, plain_copy = prepare(args, accelerator)
     global_step = first_step(args, accelerator)
     draws_looks = accelerator.unwrap_model(model).has_looks()
+    video_size = accelerator.unwrap_model(model).video_size()  # the transformer's (sample_frames, sample_size)
 
     # Each process reads its own stream; resuming starts it where the interrupted run stopped.
     samples_per_step = args.train_batch_size * args.gradient_accumulation_steps
-    dataset = training_dataset(args, draws_looks, accelerator.process_index, start_index=global_step * samples_per_step)
+    dataset = training_dataset(args, draws_looks, video_size, accelerator.process_index,
+                               start_index=global_step * samples_per_step)
     batches = iter(torch.utils.data.DataLoader(
         dataset, batch_size=args.train_batch_size, num_workers=args.dataloader_num_workers
     ))

@@ -51,7 +51,7 @@ def main(argv=None):
     set_seed(args.seed)
     try:
         pipe = load_lora_pipeline(args)
-    except ValueError as error:  # target modules the base model lacks: nothing written yet
+    except ValueError as error:  # target modules the base model lacks, a size not drawn: nothing written yet
         raise SystemExit(f"error: {error}") from None
     model = TrainingModel(pipe, args.snr_gamma, args.loss_weighting, own_estimate_inputs(args)).train()
     trainable = lora_parameters(model)
@@ -62,7 +62,9 @@ def main(argv=None):
                                  num_warmup_steps=args.lr_warmup_steps * accelerator.num_processes,
                                  num_training_steps=args.max_train_steps * accelerator.num_processes)
     model, optimizer, lr_scheduler = accelerator.prepare(model, optimizer, lr_scheduler)
-    dataset = ScrollingTextDataset(seed=args.seed, process_index=accelerator.process_index, look=args.look)
+    num_frames, frame_size = accelerator.unwrap_model(model).video_size()  # the base model's
+    dataset = ScrollingTextDataset(seed=args.seed, process_index=accelerator.process_index, look=args.look,
+                                   num_frames=num_frames, frame_size=frame_size)
     batches = iter(torch.utils.data.DataLoader(dataset, batch_size=args.train_batch_size))
     if accelerator.is_main_process:
         os.makedirs(args.output_dir, exist_ok=True)

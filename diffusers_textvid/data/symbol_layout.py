@@ -7,20 +7,23 @@ scores the model against them; no model reads them, so a network never needs the
 import numpy as np
 import torch
 
-from .render import FRAME_SIZE, strip_layout, text_windows
+from .render import FRAME_SIZE, NUM_FRAMES, strip_layout, text_windows
 
 INK_LEVEL = 64  # a pixel at least this bright (of 255) shows its symbol's ink
 
 
-def render_symbol_map(text: str, **factors) -> np.ndarray:
-    """int16 `(16, 32, 32)`: at every pixel of `render_text_video(text, **factors)`, the index in the
-    prompt of the symbol whose ink it shows (0 for the first symbol, which is text token 0), or -1
-    where it shows no ink. Cut from the same strip as the video, so both agree by construction."""
-    windows, starts = text_windows(text, **factors)
-    video = windows[starts]  # (16, 32, 32) uint8
-    prompt, _, cell_width, margin = strip_layout(text, factors)
-    strip_column = starts[:, None] + np.arange(FRAME_SIZE)[None, :]  # (16, 32): column of the padded strip
-    cell = (strip_column - margin) // cell_width  # (16, 32): symbol index, out of range on the margins
+def render_symbol_map(
+    text: str, *, num_frames: int = NUM_FRAMES, frame_size: int = FRAME_SIZE, **factors
+) -> np.ndarray:
+    """int16 `(F, S, S)`: at every pixel of `render_text_video(text, num_frames=F, frame_size=S, **factors)`,
+    the index in the prompt of the symbol whose ink it shows (0 for the first symbol, which is text token 0),
+    or -1 where it shows no ink. Cut from the same strip as the video, so both agree by construction."""
+    windows, starts = text_windows(text, factors, num_frames, frame_size)
+    video, frame_size = windows[starts], windows.shape[1]  # (F, S, S) uint8; the size as a checked int
+    prompt, _, atlas, margin = strip_layout(text, factors, frame_size)
+    cell_width = atlas.shape[2]
+    strip_column = starts[:, None] + np.arange(frame_size)[None, :]  # (F, S): column of the padded strip
+    cell = (strip_column - margin) // cell_width  # (F, S): symbol index, out of range on the margins
     cell = np.where((cell >= 0) & (cell < len(prompt)), cell, -1)
     return np.where(video >= INK_LEVEL, cell[:, None, :], -1).astype(np.int16)  # a symbol fills its column
 

@@ -31,11 +31,12 @@ def record_attention(pipe, prompts: list[str], looks: list[dict], timestep: int,
     Returns a dict with `probabilities`: block -> float32 `(B, heads, N, L)` array, `token_symbols` bool
     `(B, N, L)` (which symbol each video token shows, by the renderer), `attended` bool `(B, L)` (the
     text tokens attention may read), `grid` (frames, rows, columns of tokens) and `videos` uint8
-    `(B, 16, 32, 32)`.
+    `(B, F, S, S)`, at the transformer's size (`sample_frames`, `sample_size`).
     """
     transformer = pipe.transformer
     device = transformer.device
-    videos = np.stack([render_text_video(prompt, **look) for prompt, look in zip(prompts, looks)])
+    size = {"num_frames": transformer.config.sample_frames, "frame_size": transformer.config.sample_size}
+    videos = np.stack([render_text_video(prompt, **size, **look) for prompt, look in zip(prompts, looks)])
     clean = torch.stack([video_to_model_space(video) for video in videos]).to(device)  # (B, 1, F, H, W)
     generator = torch.Generator().manual_seed(seed)
     noise = torch.randn(clean.shape, generator=generator).to(device)
@@ -45,7 +46,7 @@ def record_attention(pipe, prompts: list[str], looks: list[dict], timestep: int,
     look_ids = transformer.encode_looks(looks) if transformer.config.get("looks") else None
     with AttentionRecorder(transformer, kind) as recorder:
         transformer(noisy.to(transformer.dtype), timesteps, text.to(transformer.dtype), mask, look_ids=look_ids)
-    maps = torch.from_numpy(np.stack([render_symbol_map(prompt, **look) for prompt, look in zip(prompts, looks)]))
+    maps = torch.from_numpy(np.stack([render_symbol_map(p, **size, **look) for p, look in zip(prompts, looks)]))
     patch = tuple(transformer.config.patch_size)
     grid = tuple(size // p for size, p in zip(videos.shape[1:], patch))
     return {

@@ -16,10 +16,11 @@ def token_activations(pipe, prompts: list[str], looks: list[dict], timestep: int
     token that shows exactly one symbol, that symbol's vocabulary index (`labels` `(T,)`), the prompt it
     came from (`prompt_index` `(T,)`), its clean pixels (`pixels` `(T, pt * ph * pw)`, in [-1, 1]), each
     block's MLP hidden activations (`hidden`: block -> `(T, hidden)`) and each block's output (`outputs`:
-    block -> `(T, D)`)."""
+    block -> `(T, D)`). The renders are of the transformer's size (`sample_frames`, `sample_size`)."""
     transformer = pipe.transformer
     device = transformer.device
-    clean = torch.stack([video_to_model_space(render_text_video(p, **look)) for p, look in zip(prompts, looks)])
+    size = {"num_frames": transformer.config.sample_frames, "frame_size": transformer.config.sample_size}
+    clean = torch.stack([video_to_model_space(render_text_video(p, **size, **look)) for p, look in zip(prompts, looks)])
     noise = torch.randn(clean.shape, generator=torch.Generator().manual_seed(seed))
     timesteps = torch.full((len(prompts),), timestep, dtype=torch.long)
     noisy = pipe.scheduler.add_noise(clean, noise, timesteps).to(device, transformer.dtype)
@@ -36,7 +37,7 @@ def token_activations(pipe, prompts: list[str], looks: list[dict], timestep: int
     finally:
         for handle in handles:
             handle.remove()
-    maps = torch.from_numpy(np.stack([render_symbol_map(p, **look) for p, look in zip(prompts, looks)]))
+    maps = torch.from_numpy(np.stack([render_symbol_map(p, **size, **look) for p, look in zip(prompts, looks)]))
     shown = token_symbols(maps, tuple(transformer.config.patch_size), mask.shape[1])  # (B, N, L)
     single = shown.sum(dim=2) == 1  # (B, N)
     rows, tokens = single.nonzero(as_tuple=True)

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from ..data.prompts import normalize_prompt
+from ..data.render import check_video_size
 from ..data.looks import LOOK_FACTORS, check_look
 from ..diffusion_loss import LOSS_WEIGHTINGS, OwnEstimateInputs, SymbolAttention
 from ..presets import PRESETS, build_scheduler, transformer_arguments
@@ -147,7 +148,10 @@ def check_training_args(args: argparse.Namespace):
     check_common_training_args(args)
     if args.model_config is not None:
         check_model_config(args)
-    if args.pretrained_model_name_or_path is not None:
+    if args.pretrained_model_name_or_path is None:  # a pretrained model's size is checked once it is loaded
+        overrides = read_model_config(args.model_config) if args.model_config else None
+        check_renderable_model(build_transformer_on_meta(args, overrides).config)
+    else:
         clashing = [f"--{name}" for name in ("model_config", "prediction_type") if getattr(args, name) is not None]
         clashing += ["--looks"] if args.looks else []
         if clashing:
@@ -321,14 +325,25 @@ def check_config_looks(path: str, looks):
                              f"does not draw; its values: {list(LOOK_FACTORS[factor])}.")
 
 
-def build_transformer_on_meta(args: argparse.Namespace, overrides: dict):
-    """Build the transformer the run would train, on the meta device (no weights allocated), so that its
+def build_transformer_on_meta(args: argparse.Namespace, overrides: dict | None):
+    """The transformer the run would train, built on the meta device (no weights allocated), so that its
     own checks run before anything is written."""
     from diffusers_textvid import TextVideoDiTModel
 
     arguments = transformer_arguments(args.model_preset, args.prediction_type, args.looks, overrides)
     with torch.device("meta"):
-        TextVideoDiTModel(**arguments)
+        return TextVideoDiTModel(**arguments)
+
+
+def check_renderable_model(transformer_config):
+    """`ValueError` for a transformer whose videos (`sample_frames` frames of `sample_size` pixels square)
+    the renderer cannot draw: there would be nothing to train it on."""
+    frames, size = transformer_config.sample_frames, transformer_config.sample_size
+    try:
+        check_video_size(frames, size)
+    except ValueError as error:
+        raise ValueError(f"The model makes videos of {frames} frames of {size}x{size} pixels (sample_frames, "
+                         f"sample_size), which the renderer cannot draw to train it on: {error}") from None
 
 
 def check_output_dir(args: argparse.Namespace):

@@ -9,15 +9,18 @@ from ..evaluation import evaluate_pipeline, evaluation_prompt_sets
 from ..pipelines import TextVideoPipeline
 from ..pipelines.lora_loading import LORA_WEIGHT_NAME, adaptable_modules, module_pattern
 from ..schedulers import SCHEDULERS, build_sampling_pipeline
+from .arguments import check_renderable_model
 
 
 def load_lora_pipeline(args) -> TextVideoPipeline:
     """The base pipeline, frozen, with a fresh LoRA adapter ("default") on its transformer: the only trainable
-    weights. `ValueError` when `--lora_target_modules` names no layer of it."""
+    weights. `ValueError` when `--lora_target_modules` names no layer of it, or for a model whose videos the
+    renderer cannot draw."""
     from peft import LoraConfig
 
     pipe = TextVideoPipeline.from_pretrained(args.pretrained_model_name_or_path)
     check_target_modules(pipe.transformer, args.lora_target_modules)
+    check_renderable_model(pipe.transformer.config)
     pipe.text_encoder.requires_grad_(False)
     pipe.transformer.requires_grad_(False)
     alpha = args.rank if args.lora_alpha is None else args.lora_alpha

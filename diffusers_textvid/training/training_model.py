@@ -8,16 +8,12 @@ from accelerate import Accelerator
 from ..data.dataset import RandomLookDataset, ScrollingTextDataset
 from ..data.splits import HoldOuts
 from ..data.looks import LOOK_FACTORS
-from ..data.render import FRAME_SIZE, NUM_FRAMES
 from ..data.symbol_layout import render_symbol_map, token_symbols
 from ..models.attention_capture import AttentionRecorder
 from ..diffusion_loss import OwnEstimateInputs, SymbolAttention, diffusion_loss
 from ..pipelines import TextVideoPipeline
 from ..presets import build_pipeline
-from .arguments import own_estimate_inputs, read_model_config, symbol_attention
-
-
-VIDEO_SHAPE = (NUM_FRAMES, FRAME_SIZE, FRAME_SIZE)
+from .arguments import check_renderable_model, own_estimate_inputs, read_model_config, symbol_attention
 
 
 def step_generator(seed: int, process_index: int, step: int) -> torch.Generator:
@@ -32,12 +28,16 @@ def drop_prompts(prompts: list[str], share: float, generator: torch.Generator) -
     return [p if k else "" for p, k in zip(prompts, keep.tolist())]
 
 
-def prompt_token_symbols(prompts: list[str], looks: list[dict] | None, patch_size: tuple, num_text_tokens: int):
-    """bool `(B, N, L)`: which symbol's ink each video token of each prompt's video (in its full look; None:
-    the default look) shows, as text tokens (`data.symbol_layout.token_symbols`); none for a dropped prompt."""
+def prompt_token_symbols(prompts: list[str], looks: list[dict] | None, video_size: tuple[int, int], patch_size: tuple,
+                         num_text_tokens: int):
+    """bool `(B, N, L)`: which symbol's ink each video token of each prompt's video (in its full look, None:
+    the default look; of `video_size` `(F, S)`, F frames of S x S pixels) shows, as text tokens
+    (`data.symbol_layout.token_symbols`); none for a dropped prompt."""
     looks = looks or [{}] * len(prompts)
+    num_frames, frame_size = video_size
     maps = [
-        render_symbol_map(prompt, **look) if prompt else np.full(VIDEO_SHAPE, -1, dtype=np.int16)
+        render_symbol_map(prompt, num_frames=num_frames, frame_size=frame_size, **look) if prompt
+        else np.full((num_frames, frame_size, frame_size), -1, dtype=np.int16)
         for prompt, look in zip(prompts, looks)
     ]
     return token_symbols(torch.from_numpy(np.stack(maps)), patch_size, num_text_tokens)
@@ -90,7 +90,7 @@ class TrainingModel(torch.nn.Module):
         true_ids = None if true_looks is None else self.transformer.encode_looks(true_looks)
         symbols = None
         if self.symbol_attention is not None:
-            symbols = prompt_token_symbols(prompts, true_looks, self.transformer.config.patch_size,
+            symbols = prompt_token_symbols(prompts, true_looks, clean.shape[2:4], self.transformer.config.patch_size,
                                            self.tokenizer.model_max_length)
         return diffusion_loss(
             self.transformer, self.text_encoder, self.tokenizer, self.scheduler, prompts, clean, generator,
@@ -101,6 +101,11 @@ class TrainingModel(torch.nn.Module):
     def has_looks(self) -> bool:
         """Whether the transformer is conditioned on looks (`--looks`)."""
         return bool(self.transformer.config.get("looks"))
+
+    def video_size(self) -> tuple[int, int]:
+        """`(F, S)`: the videos the transformer is made for, F frames of S x S pixels (`sample_frames`,
+        `sample_size`), which the training data is rendered at."""
+        return self.transformer.config.sample_frames, self.transformer.config.sample_size
 
     def pipeline(self):
         """The pipeline of these networks, as it is saved."""
@@ -151,6 +156,7 @@ def build_training_model(args) -> TrainingModel:
         overrides = read_model_config(args.model_config) if args.model_config else None
         pipe = build_pipeline(args.model_preset, prediction_type=args.prediction_type, looks=args.looks,
                               transformer_overrides=overrides)
+    check_renderable_model(pipe.transformer.config)
     if args.gradient_checkpointing:
         pipe.transformer.enable_gradient_checkpointing()
     supervision = symbol_attention(args)
@@ -160,10 +166,13 @@ def build_training_model(args) -> TrainingModel:
                          args.look_guess_weight, supervision).train()
 
 
-def training_dataset(args, looks: bool, process_index: int, start_index: int):
-    """The sample stream of process `process_index`, from its `start_index`-th sample: in random looks when
-    `looks` (the model is conditioned on them: `--looks`, or a fine-tune of a model trained with them)."""
+def training_dataset(args, looks: bool, video_size: tuple[int, int], process_index: int, start_index: int):
+    """The sample stream of process `process_index`, from its `start_index`-th sample, of videos of
+    `video_size` `(F, S)` (`TrainingModel.video_size`): in random looks when `looks` (the model is
+    conditioned on them: `--looks`, or a fine-tune of a model trained with them)."""
+    num_frames, frame_size = video_size
     return (RandomLookDataset if looks else ScrollingTextDataset)(
         seed=args.seed, process_index=process_index, start_index=start_index,
         hold_outs=HoldOuts(False, False) if args.no_hold_outs else HoldOuts(),
+        num_frames=num_frames, frame_size=frame_size,
     )

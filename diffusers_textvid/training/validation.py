@@ -16,8 +16,12 @@ from ..tracking import log_validation_videos
 
 @torch.no_grad()
 def validation_loss(accelerator, model, prompts: list[str], seed: int) -> float:
-    """Mean loss on held-out validation prompts with fixed noise: comparable across steps."""
-    clean = torch.stack([video_to_model_space(render_text_video(p)) for p in prompts]).to(accelerator.device)
+    """Mean loss on held-out validation prompts, rendered at the model's video size, with fixed noise:
+    comparable across steps."""
+    num_frames, frame_size = model.video_size()
+    clean = torch.stack([
+        video_to_model_space(render_text_video(p, num_frames=num_frames, frame_size=frame_size)) for p in prompts
+    ]).to(accelerator.device)  # (B, 1, F, S, S)
     generator = torch.Generator().manual_seed(seed)
     # The original look, asked for in full where the model knows looks.
     looks = [DEFAULT_LOOK] * len(prompts) if model.has_looks() else None

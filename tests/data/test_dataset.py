@@ -1,9 +1,11 @@
 import itertools
 
 import numpy as np
+import pytest
 import torch
 
-from diffusers_textvid.data.dataset import ScrollingTextDataset, video_to_model_space
+from diffusers_textvid.data.dataset import RandomLookDataset, ScrollingTextDataset, video_to_model_space
+from diffusers_textvid.data.looks import LOOK_FACTORS
 from diffusers_textvid.data.render import render_text_video
 from diffusers_textvid.data.splits import HoldOuts
 
@@ -22,6 +24,24 @@ def test_items_are_a_prompt_and_its_video_in_model_space():
         assert video.dtype == torch.float32 and video.shape == (1, 16, 32, 32)
         assert video.min() >= -1 and video.max() <= 1
         torch.testing.assert_close(video, video_to_model_space(render_text_video(prompt)))
+
+
+@pytest.mark.parametrize("num_frames, frame_size", [(16, 64), (64, 64)])
+def test_items_of_a_larger_size_are_renders_of_that_size(num_frames, frame_size):
+    size = {"num_frames": num_frames, "frame_size": frame_size}
+    for prompt, video in take(ScrollingTextDataset(seed=0, look={"weight": "light"}, **size), 3):
+        assert video.shape == (1, num_frames, frame_size, frame_size)
+        torch.testing.assert_close(video, video_to_model_space(render_text_video(prompt, weight="light", **size)))
+    for prompt, video, look in take(RandomLookDataset(seed=0, **size), 3):
+        factors = {factor: values[i] for (factor, values), i in zip(LOOK_FACTORS.items(), look.tolist())}
+        assert torch.equal(video, video_to_model_space(render_text_video(prompt, **size, **factors)))
+    assert prompts_of(take(ScrollingTextDataset(seed=0, **size), 5)) == prompts_of(take(ScrollingTextDataset(), 5))
+
+
+@pytest.mark.parametrize("size, message", [({"num_frames": 1}, "num_frames"), ({"frame_size": 8}, "frame_size")])
+def test_a_size_the_renderer_cannot_draw_is_refused_when_the_stream_is_made(size, message):
+    with pytest.raises(ValueError, match=message):
+        ScrollingTextDataset(seed=0, **size)
 
 
 def test_video_to_model_space_maps_black_to_minus_one_and_white_to_one():
@@ -67,9 +87,6 @@ def test_dataloader_workers_do_not_repeat_each_other():
 
 
 def test_random_look_items_are_the_prompt_in_the_drawn_look_with_the_prompts_of_the_plain_stream():
-    from diffusers_textvid.data.dataset import RandomLookDataset
-    from diffusers_textvid.data.looks import LOOK_FACTORS
-
     items = take(RandomLookDataset(seed=4), 200)
     assert prompts_of(items) == prompts_of(take(ScrollingTextDataset(seed=4), 200))
     for prompt, video, look in items[:20]:

@@ -3,16 +3,27 @@ import pytest
 import torch
 
 from diffusers_textvid.data import all_looks, render_text_video
+from diffusers_textvid.data.render import ATLAS_INDEX, glyph_atlas
 from diffusers_textvid.data.symbol_layout import INK_LEVEL, render_symbol_map, token_symbols
 
 
+@pytest.mark.parametrize("size", [{}, {"frame_size": 64}, {"num_frames": 64, "frame_size": 64}], ids=str)
 @pytest.mark.parametrize("look", all_looks()[::5])
-def test_symbol_map_marks_exactly_the_inked_pixels(look):
-    video = render_text_video("HELLO", **look)
-    symbols = render_symbol_map("HELLO", **look)
+def test_symbol_map_marks_exactly_the_inked_pixels(look, size):
+    video = render_text_video("HELLO", **size, **look)
+    symbols = render_symbol_map("HELLO", **size, **look)
     assert symbols.shape == video.shape
     np.testing.assert_array_equal(symbols >= 0, video >= INK_LEVEL)
-    assert set(np.unique(symbols)) <= {-1, 0, 1, 2, 3, 4}
+    assert set(np.unique(symbols)) == {-1, 0, 1, 2, 3, 4}
+
+
+def test_each_symbol_of_a_larger_video_is_labelled_with_all_the_ink_of_its_glyph():
+    look = {"direction": "left_to_right", "crossing_frames": 11, "vertical_offset": -2, "weight": "light"}
+    symbols = render_symbol_map("I0", num_frames=64, frame_size=64, **look)
+    atlas = glyph_atlas("light", -2, 64)
+    for index, symbol in enumerate("I0"):  # the frames that show the whole glyph label every inked pixel of it
+        most_labelled = (symbols == index).sum(axis=(1, 2)).max()
+        assert most_labelled == (atlas[ATLAS_INDEX[symbol]] >= INK_LEVEL).sum()
 
 
 def test_labels_tell_the_symbols_apart():

@@ -34,18 +34,24 @@ def model_inputs(num_symbols: int = 3, batch: int = 2):
     return video, torch.tensor([10, 900][:batch]), text, mask
 
 
-@pytest.mark.parametrize("text", ["W", "HELLO", "AB12", "M0M0M0"])
-def test_each_tokens_symbols_and_cell_pixel_are_where_the_renderer_draws_them(text):
-    model = scroll_model()
+@pytest.mark.parametrize("text, num_frames, frame_size", [
+    ("W", 16, 32), ("HELLO", 16, 32), ("AB12", 16, 32), ("M0M0M0", 16, 32), ("AB12", 16, 64), ("AB12", 64, 32),
+])
+def test_each_tokens_symbols_and_cell_pixel_are_where_the_renderer_draws_them(text, num_frames, frame_size):
+    cell_widths = {weight: glyph_atlas(weight, 0, frame_size).shape[2] for weight in LOOK_FACTORS["weight"]}
+    model = scroll_model(sample_frames=num_frames, sample_size=frame_size, scroll_cell_widths=cell_widths)
     alignment = model.scroll_text
-    left, right, offset = alignment.index_tables(8, 16, 4, 4)[:, len(text)]  # each (R, N), one row per scroll
+    tokens_across = frame_size // 8
+    # each (R, N), one row per scroll
+    left, right, offset = alignment.index_tables(8, num_frames, tokens_across, tokens_across)[:, len(text)]
     assert len(alignment.looks) == 36 and len(alignment.scrolls) == 12
     for look_number in range(len(alignment.looks)):
         look = alignment.look_values(look_number)
         scroll = alignment.scrolls.index(alignment.scroll_of(look_number))
-        video = render_text_video(text, **look)
-        atlas, cell = glyph_atlas(look["weight"], look["vertical_offset"]), CELL_WIDTHS[look["weight"]]
-        for token, (frame, row, column) in enumerate(itertools.product(range(16), range(4), range(4))):
+        video = render_text_video(text, num_frames=num_frames, frame_size=frame_size, **look)
+        atlas, cell = glyph_atlas(look["weight"], look["vertical_offset"], frame_size), cell_widths[look["weight"]]
+        grid = itertools.product(range(num_frames), range(tokens_across), range(tokens_across))
+        for token, (frame, row, column) in enumerate(grid):
             rows = slice(8 * row, 8 * row + 8)
             first, last = 8 * column, 8 * column + 7
             for symbol, pixel, in_cell in ((left, first, offset[scroll, token]),

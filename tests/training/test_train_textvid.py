@@ -418,14 +418,17 @@ def test_variations_flag_conditions_the_model_on_every_factor_and_the_looks_reac
         arguments.parse_training_args(base + ["--look_dropout", "1.5"])
 
 
-def test_symbol_attention_flags_add_a_loss_whose_labels_follow_the_true_looks(tmp_path):
-    base = ["--output_dir", str(tmp_path / "run"), "--model_preset", "tiny", "--looks"]
+@pytest.mark.parametrize("sample_size", [32, 64])
+def test_symbol_attention_flags_add_a_loss_whose_labels_follow_the_true_looks(tmp_path, sample_size):
+    size = tmp_path / "size.json"
+    size.write_text(json.dumps({"sample_size": sample_size}))
+    base = ["--output_dir", str(tmp_path / "run"), "--model_preset", "tiny", "--looks", "--model_config", str(size)]
     plain = training_model.build_training_model(arguments.parse_training_args(base))
     supervised = training_model.build_training_model(arguments.parse_training_args(
         base + ["--symbol_attention_weight", "2.0", "--symbol_attention_blocks", "1"]))
     assert (supervised.symbol_attention.weight, supervised.symbol_attention.blocks) == (2.0, (1,))
     supervised.load_state_dict(plain.state_dict())
-    clean = torch.zeros(2, 1, 16, 32, 32)
+    clean = torch.zeros(2, 1, 16, sample_size, sample_size)
 
     def loss(model, direction):
         true_looks = [{"direction": direction, "crossing_frames": 7, "vertical_offset": 0, "weight": "bold"}] * 2
@@ -449,13 +452,18 @@ def test_model_config_overrides_the_preset_and_keeps_the_looks(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_variations_run_saves_a_model_that_samples_asked_looks(tmp_path):
-    train(tmp_path, "--looks", "--max_train_steps", "2", "--train_batch_size", "4", "--validation_steps", "2",
-          "--validation_inference_steps", "1", "--num_validation_loss_prompts", "2", "--report_to", "none")
+@pytest.mark.parametrize("preset, video_shape", [("tiny", (16, 32, 32)), ("small-64", (16, 64, 64))])
+def test_a_variations_run_saves_a_model_that_samples_asked_looks(tmp_path, preset, video_shape):
+    log = train(tmp_path, "--model_preset", preset, "--looks", "--max_train_steps", "2", "--train_batch_size", "4",
+                "--validation_steps", "2", "--validation_inference_steps", "1", "--num_validation_loss_prompts", "2",
+                "--report_to", "none").stdout
+    assert re.search(r"step 2: validation loss \d", log)  # on renders of the model's size
     pipe = DiffusionPipeline.from_pretrained(tmp_path, trust_remote_code=True)
     assert sorted(pipe.transformer.config.looks) == ["crossing_frames", "direction", "vertical_offset", "weight"]
     frames = pipe("HI", num_inference_steps=1, look={"weight": "light"}, output_type="np").frames
-    assert frames.shape == (1, 16, 32, 32, 1)
+    assert frames.shape == (1, *video_shape, 1)
+    with Image.open(tmp_path / "validation" / "step-2" / "AS.gif") as gif:
+        assert gif.size == video_shape[1:]
 
 
 @pytest.mark.slow
@@ -470,6 +478,16 @@ def test_a_run_with_scroll_alignment_and_the_look_guess_loss_validates_saves_and
     assert pipe.transformer.config.scroll_cell_widths == {"bold": 35, "light": 34}
     frames = pipe(["HI", "HI"], num_inference_steps=1, look={"weight": "light"}, output_type="np").frames
     assert frames.shape == (2, 16, 32, 32, 1) and np.isfinite(frames).all()
+
+
+@pytest.mark.parametrize("preset, video_shape", [("tiny", (16, 32, 32)), ("small-64", (16, 64, 64))])
+def test_the_training_stream_renders_videos_of_the_size_of_the_model(tmp_path, preset, video_shape):
+    args = arguments.parse_training_args(["--output_dir", str(tmp_path / "run"), "--model_preset", preset])
+    model = training_model.build_training_model(args)
+    assert model.video_size() == video_shape[:2]
+    for looks in (False, True):
+        stream = training_model.training_dataset(args, looks, model.video_size(), process_index=0, start_index=0)
+        assert next(iter(stream))[1].shape == (1, *video_shape)  # (prompt, video) or (prompt, video, look)
 
 
 def test_a_fine_tune_starts_from_the_given_pipeline_and_refuses_settings_that_would_change_it(tmp_path, capsys):
@@ -493,8 +511,9 @@ def test_a_fine_tune_of_a_model_with_looks_trains_on_random_looks(tmp_path):
                                      "--pretrained_model_name_or_path", str(tmp_path / "base")])
     model = training_model.build_training_model(args)
     assert model.has_looks() and not args.looks
-    samples = iter(training_model.training_dataset(args, model.has_looks(), process_index=0, start_index=0))
+    samples = iter(training_model.training_dataset(args, model.has_looks(), model.video_size(), process_index=0,
+                                                   start_index=0))
     looks = [next(samples)[2] for _ in range(40)]  # (prompt, video, look indices) each
     assert len({tuple(look.tolist()) for look in looks}) > 1
-    plain = training_model.training_dataset(args, False, process_index=0, start_index=0)
+    plain = training_model.training_dataset(args, False, model.video_size(), process_index=0, start_index=0)
     assert len(next(iter(plain))) == 2

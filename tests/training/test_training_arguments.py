@@ -13,6 +13,7 @@ from launching import REPO_ROOT
 from diffusers_textvid import build_pipeline
 from diffusers_textvid.training.arguments import parse_lora_args, parse_training_args
 from diffusers_textvid.training.lora import load_lora_pipeline
+from diffusers_textvid.training.training_model import build_training_model
 
 TINY = ["--model_preset", "tiny", "--report_to", "none"]
 
@@ -72,6 +73,28 @@ def test_model_config_that_cannot_build_the_model_is_refused_naming_the_key(tmp_
     line = refused(parse_training_args, [*TINY, "--output_dir", str(tmp_path / "run"), "--model_config", config,
                                          "--looks"], capsys)
     assert config in line and "scroll_cell_widths" in line
+
+
+@pytest.mark.parametrize("size, message", [
+    ({"sample_size": 8}, "frame_size must be at least 16"),
+    ({"sample_frames": 4, "patch_size": [4, 8, 8]}, "num_frames must be at least 7"),
+])
+def test_a_model_whose_videos_the_renderer_cannot_draw_is_refused_naming_its_size(tmp_path, capsys, size, message):
+    config = model_config(tmp_path, size)
+    line = refused(parse_training_args, [*TINY, "--output_dir", str(tmp_path / "run"), "--model_config", config],
+                   capsys)
+    assert "(sample_frames, sample_size)" in line and "renderer cannot draw" in line and message in line
+
+
+def test_a_base_model_whose_videos_the_renderer_cannot_draw_is_refused_for_a_fine_tune(tmp_path):
+    build_pipeline("tiny", transformer_overrides={"sample_size": 8}).save_pretrained(tmp_path / "base")
+    args = parse_training_args([*TINY, "--output_dir", str(tmp_path / "run"),
+                                "--pretrained_model_name_or_path", str(tmp_path / "base")])
+    with pytest.raises(ValueError, match="8x8 pixels.*renderer cannot draw"):
+        build_training_model(args)
+    lora_args = parse_lora_args(["--report_to", "none", "--pretrained_model_name_or_path", str(tmp_path / "base")])
+    with pytest.raises(ValueError, match="8x8 pixels.*renderer cannot draw"):
+        load_lora_pipeline(lora_args)
 
 
 @pytest.mark.parametrize("argv, name", [
