@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Smoke test of the GPU launcher configs, for a machine with one GPU or more:
 #   1-GPU bf16 (gpu_1.yaml), the same with space-time factorised attention (configs/factorised.json),
-#   multi-GPU DDP (gpu_multi.yaml, 2 GPUs or more) and FSDP (fsdp.yaml).
-# Each case trains the `small` preset for 20 steps with EMA, validation and checkpoints, then
+#   the same at 16x64x64 (the `small-64` preset, factorised too), multi-GPU DDP (gpu_multi.yaml, 2 GPUs or more) and FSDP (fsdp.yaml).
+# Each case trains the `small` preset (or the one it names) for 20 steps with EMA, validation and checkpoints, then
 # resumes from its last checkpoint for 10 more, and prints PASS or FAIL with the reason.
 #
 #   bash training/gpu_smoke.sh [WORK_DIR]      (from the repository root; exits 1 if a case fails)
@@ -89,6 +89,7 @@ if [ "$GPUS" -lt 1 ]; then
 fi
 check_case gpu_1_bf16 gpu_1.yaml 1 NO
 check_case gpu_1_bf16_factorised gpu_1.yaml 1 NO --model_config training/configs/factorised.json
+check_case gpu_1_bf16_small64 gpu_1.yaml 1 NO --model_preset small-64  # the last --model_preset wins
 if [ "$GPUS" -ge 2 ]; then
     check_case gpu_multi_ddp gpu_multi.yaml "$GPUS" MULTI_GPU
 else
