@@ -386,8 +386,8 @@ def evaluate(args):
 
 
 # Measured by `benchmarks/bench_sampling.py --speed` (BENCHMARKS.md): why --compile is off by default.
-COMPILE_COST = ("each batch size compiles at its first call, tens of seconds on a CPU, for a 1.5x faster call "
-                "after; on a CPU it pays only over a few hundred videos")
+COMPILE_COST = ("each batch size compiles at its first call (about 20 s on a 2-core CPU), and calls after it "
+                "run about 1.3x faster there, so on a CPU it pays only after about 200 videos")
 
 
 def build_parser() -> argparse.ArgumentParser:
