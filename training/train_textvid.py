@@ -77,6 +77,7 @@ def main(argv=None):
     )
     problem = setup_problem(accelerator.distributed_type, accelerator.num_processes)
     if problem is not None:
+        accelerator.wait_for_everyone()  # every rank has said how it was set up before the launcher ends them all
         raise SystemExit(f"error: {problem}")
     with lock_output_folder(accelerator, args.output_dir):
         train(args, accelerator)
