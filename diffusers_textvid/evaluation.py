@@ -47,14 +47,22 @@ def render_videos(prompts: list[str], look: dict | None = None, video_shape: tup
     return videos.astype(np.float64) / 255.0
 
 
+def model_video_size(transformer_config, purpose: str) -> tuple[int, int]:
+    """`(F, S)`: the videos a transformer of `transformer_config` makes, F frames of S x S pixels
+    (`sample_frames`, `sample_size`); `ValueError` for a size the renderer cannot draw, saying what the
+    renders were needed for (`purpose`, e.g. "to train it on")."""
+    frames, size = transformer_config.sample_frames, transformer_config.sample_size
+    try:
+        return check_video_size(frames, size)
+    except ValueError as error:
+        raise ValueError(f"The model makes videos of {frames} frames of {size}x{size} pixels (sample_frames, "
+                         f"sample_size), which the renderer cannot draw {purpose}: {error}") from None
+
+
 def pipeline_video_shape(pipe) -> tuple[int, int, int]:
     """`(F, S, S)`: the videos `pipe` makes (its transformer's `sample_frames` and `sample_size`); `ValueError`
     for a size the renderer cannot draw, so no true render to score against."""
-    config = pipe.transformer.config
-    try:
-        num_frames, frame_size = check_video_size(config.sample_frames, config.sample_size)
-    except ValueError as error:
-        raise ValueError(f"The pipeline makes videos the renderer cannot draw to score them against: {error}") from None
+    num_frames, frame_size = model_video_size(pipe.transformer.config, "to score them against")
     return num_frames, frame_size, frame_size
 
 

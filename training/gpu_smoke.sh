@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Smoke test of the GPU launcher configs, for a machine with one GPU or more:
 #   1-GPU bf16 (gpu_1.yaml), the same with space-time factorised attention (configs/factorised.json),
-#   the same at 16x64x64 (the `small-64` preset, factorised too), multi-GPU DDP (gpu_multi.yaml, 2 GPUs or more) and FSDP (fsdp.yaml).
-# Each case trains the `small` preset (or the one it names) for 20 steps with EMA, validation and checkpoints, then
-# resumes from its last checkpoint for 10 more, and prints PASS or FAIL with the reason.
+#   the same at 16x64x64 (the `small-64` preset, factorised too), multi-GPU DDP (gpu_multi.yaml, 2 GPUs
+#   or more) and FSDP (fsdp.yaml).
+# Each case trains the `small` preset (or the one it names) for 20 steps with EMA, validation and
+# checkpoints, then resumes from its last checkpoint for 10 more, and prints PASS or FAIL with the reason.
 #
 #   bash training/gpu_smoke.sh [WORK_DIR]      (from the repository root; exits 1 if a case fails)
 #

@@ -48,7 +48,7 @@ def record_attention(pipe, prompts: list[str], looks: list[dict], timestep: int,
         transformer(noisy.to(transformer.dtype), timesteps, text.to(transformer.dtype), mask, look_ids=look_ids)
     maps = torch.from_numpy(np.stack([render_symbol_map(p, **size, **look) for p, look in zip(prompts, looks)]))
     patch = tuple(transformer.config.patch_size)
-    grid = tuple(size // p for size, p in zip(videos.shape[1:], patch))
+    grid = tuple(length // p for length, p in zip(videos.shape[1:], patch))
     return {
         "probabilities": {block: p.float().cpu().numpy() for block, p in recorder.probabilities.items()},
         "token_symbols": token_symbols(maps, patch, mask.shape[1]).numpy(),

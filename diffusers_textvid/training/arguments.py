@@ -13,8 +13,8 @@ import numpy as np
 import torch
 
 from ..data.prompts import normalize_prompt
-from ..data.render import check_video_size
 from ..data.looks import LOOK_FACTORS, check_look
+from ..evaluation import model_video_size
 from ..diffusion_loss import LOSS_WEIGHTINGS, OwnEstimateInputs, SymbolAttention
 from ..presets import PRESETS, build_scheduler, transformer_arguments
 from ..tracking import check_report_to
@@ -338,12 +338,7 @@ def build_transformer_on_meta(args: argparse.Namespace, overrides: dict | None):
 def check_renderable_model(transformer_config):
     """`ValueError` for a transformer whose videos (`sample_frames` frames of `sample_size` pixels square)
     the renderer cannot draw: there would be nothing to train it on."""
-    frames, size = transformer_config.sample_frames, transformer_config.sample_size
-    try:
-        check_video_size(frames, size)
-    except ValueError as error:
-        raise ValueError(f"The model makes videos of {frames} frames of {size}x{size} pixels (sample_frames, "
-                         f"sample_size), which the renderer cannot draw to train it on: {error}") from None
+    model_video_size(transformer_config, "to train it on")
 
 
 def check_output_dir(args: argparse.Namespace):
