@@ -260,15 +260,17 @@ def evaluate_looks(
         control_accuracy: share of control videos whose recovered look is the one asked for,
         control_accuracy_per_factor: factor -> share whose recovered value of that factor is the asked one,
         char_accuracy, prompt_accuracy: as in `evaluate_pipeline`, on the control videos in the asked looks,
+        coverage_char_accuracy: the same share on the coverage videos, each read in its recovered look,
         coverage_shares: factor -> {value: share of the coverage videos (all prompts pooled) drawn with it},
         coverage_tv: factor -> total-variation distance of those shares from uniform over the factor's k
             values, 0.5 * sum |share - 1/k|: 0 for even draws, (k - 1) / k for one value always (a
             perfectly even sampler still scores 0.01 to 0.02 on 800 videos, by chance alone),
         coverage_tv_max: the largest of them,
         psnr_db: mean over every video, control and coverage, against the render of its recovered look,
+        control_psnr_db, coverage_psnr_db: that mean over the control videos, and over the coverage videos,
         seconds_per_video: generation wall time per video, after one untimed warm-up video,
         per_video: one dict per video, control videos first: prompt, asked_look (the full look, {} for
-            coverage), nearest_look, psnr_db, and characters_correct for control videos.
+            coverage), nearest_look, psnr_db and characters_correct.
     """
     prompts = [normalize_prompt(prompt) for prompt in prompts]
     if not prompts:
@@ -308,11 +310,15 @@ def evaluate_looks(
             for factor in LOOK_FACTORS
         },
         "char_accuracy": sum(sum(result["characters_correct"]) for result in control) / num_characters,
+        "coverage_char_accuracy": sum(sum(result["characters_correct"]) for result in coverage)
+        / (num_characters * samples_per_prompt),
         "prompt_accuracy": float(np.mean([all(result["characters_correct"]) for result in control])),
         "coverage_shares": coverage_shares,
         "coverage_tv": coverage_tv,
         "coverage_tv_max": max(coverage_tv.values()),
         "psnr_db": float(np.mean([result["psnr_db"] for result in per_video])),
+        "control_psnr_db": float(np.mean([result["psnr_db"] for result in control])),
+        "coverage_psnr_db": float(np.mean([result["psnr_db"] for result in coverage])),
         "seconds_per_video": (control_seconds + coverage_seconds) / len(per_video),
         "per_video": per_video,
     }
@@ -320,12 +326,12 @@ def evaluate_looks(
 
 def look_video_scores(video: np.ndarray, prompt: str, asked_look: dict) -> dict:
     """One `per_video` entry of `evaluate_looks` for `video` `(F, S, S)` of `prompt`, asked for the full
-    look `asked_look` ({} when every factor was left out)."""
+    look `asked_look` ({} when every factor was left out): its characters are read in the look asked
+    for, or, with none asked, in the look it was found to show."""
     found = nearest_look(video, prompt)
     result = {"prompt": prompt, "asked_look": asked_look, "nearest_look": found,
               "psnr_db": psnr(video, render_videos([prompt], found, np.shape(video))[0])}
-    if asked_look:
-        result["characters_correct"] = character_correct(video, prompt, asked_look)
+    result["characters_correct"] = character_correct(video, prompt, asked_look or found)
     return result
 
 

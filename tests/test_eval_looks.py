@@ -18,14 +18,16 @@ class FakeLookPipeline:
     consecutive seeds draw every look exactly once. `ignores_looks`: every video is in the default look,
     whatever is asked. `noise`: add Gaussian noise of that standard deviation, drawn from the video's
     generator. `seeds` records the noise seed of every video, call by call. The videos are of
-    `video_shape` `(F, S, S)`, the size its transformer config gives.
+    `video_shape` `(F, S, S)`, the size its transformer config gives. `misspells_last_symbol_unasked`: a video
+    with every factor left out shows its last symbol as another one.
     """
 
     def __init__(self, ignores_looks: bool = False, noise: float = 0.0, looks=dict(LOOK_FACTORS),
-                 video_shape: tuple = (16, 32, 32)):
+                 video_shape: tuple = (16, 32, 32), misspells_last_symbol_unasked: bool = False):
         config = SimpleNamespace(looks=looks, sample_frames=video_shape[0], sample_size=video_shape[1])
         self.transformer = SimpleNamespace(config=config)
         self.ignores_looks, self.noise, self.video_shape = ignores_looks, noise, video_shape
+        self.misspells_last_symbol_unasked = misspells_last_symbol_unasked
         self.seeds = []
 
     def __call__(self, prompt, generator, output_type, look=None, **options):
@@ -36,7 +38,9 @@ class FakeLookPipeline:
         videos = []
         for text, asked, noise in zip(prompts, asked_looks, generator):
             look = DEFAULT_LOOK if self.ignores_looks else all_looks()[noise.initial_seed() % 36] | asked
-            video = render_videos([text], look, self.video_shape)[0]  # (F, S, S)
+            wrong_last = text[:-1] + ("B" if text[-1] == "A" else "A")
+            shown = wrong_last if self.misspells_last_symbol_unasked and not asked else text
+            video = render_videos([shown], look, self.video_shape)[0]  # (F, S, S)
             if self.noise:
                 video = np.clip(video + self.noise * torch.randn(video.shape, generator=noise).double().numpy(), 0, 1)
             videos.append(video)
@@ -50,7 +54,8 @@ def test_obedient_even_model_scores_full_control_and_zero_distance_from_even(vid
                              batch_size=8)
     assert results["control_accuracy"] == 1.0
     assert results["control_accuracy_per_factor"] == {factor: 1.0 for factor in LOOK_FACTORS}
-    assert results["char_accuracy"] == results["prompt_accuracy"] == 1.0
+    assert results["char_accuracy"] == results["prompt_accuracy"] == results["coverage_char_accuracy"] == 1.0
+    assert results["control_psnr_db"] == results["coverage_psnr_db"] == PSNR_CAP_DB
     assert results["coverage_tv"] == {factor: pytest.approx(0.0) for factor in LOOK_FACTORS}
     assert results["coverage_tv_max"] == pytest.approx(0.0)
     assert results["coverage_shares"]["crossing_frames"] == {value: pytest.approx(1 / 3) for value in (15, 11, 7)}
@@ -67,6 +72,14 @@ def test_model_that_ignores_looks_scores_the_exact_distance_of_always_one_value(
         assert results["control_accuracy_per_factor"][factor] == pytest.approx(expected)
     assert results["coverage_tv"] == pytest.approx(ONE_VALUE_TV)
     assert results["coverage_tv_max"] == pytest.approx(2 / 3)
+
+
+def test_coverage_characters_are_read_in_the_look_each_video_was_found_to_show():
+    # Two-symbol prompts whose unasked videos misspell the second symbol: half their characters are wrong.
+    results = evaluate_looks(FakeLookPipeline(misspells_last_symbol_unasked=True), ["HI", "AB"], samples_per_prompt=18)
+    assert results["char_accuracy"] == 1.0
+    assert results["coverage_char_accuracy"] == pytest.approx(0.5)
+    assert results["coverage_psnr_db"] < results["control_psnr_db"] == PSNR_CAP_DB
 
 
 def test_psnr_is_the_cap_for_exact_renders_and_drops_with_noise():
