@@ -15,6 +15,7 @@ import torch
 from diffusers.training_utils import compute_snr
 
 from .models.attention_capture import AttentionRecorder
+from .models.modeling_textvid import patchify
 
 # name: weight of the x_0 squared error at signal-to-noise ratio `snr`, capped at `gamma`.
 LOSS_WEIGHTINGS = {
@@ -167,6 +168,7 @@ def diffusion_loss(
     own_estimate_inputs: OwnEstimateInputs | None = None, look_ids: torch.Tensor | None = None,
     true_look_ids: torch.Tensor | None = None, look_guess_weight: float = 0.0,
     symbol_attention: SymbolAttention | None = None, token_symbols: torch.Tensor | None = None,
+    look_template_weight: float = 0.0,
 ) -> torch.Tensor:
     """Noise `clean` `(B, 1, F, H, W)` at random timesteps and return the weighted MSE to the target.
 
@@ -175,6 +177,8 @@ def diffusion_loss(
     model with scroll alignment), the loss adds that times the cross-entropy of every block's guess of the
     look against the true one, from `true_look_ids` `(B, K)`, the full looks: the guesses learn
     the chance of each look given the noisy video and the factors given.
+    With `look_template_weight` above 0 (a model with look evidence), the loss adds that times the mean
+    squared error between the template of each video's true look and the true video, patch by patch.
     With `symbol_attention`, the loss adds its weight times `symbol_attention_loss` against `token_symbols`
     `(B, N, L)`, where the renderer drew each prompt's symbols.
     With `own_estimate_inputs`, part of the batch is noised from the model's own estimate (see
@@ -211,6 +215,13 @@ def diffusion_loss(
         true_look = transformer.scroll_text.true_look(true_look_ids).to(clean.device)  # (B,)
         guesses = output.look_logits.log_softmax(dim=2)  # (num_layers, B, S)
         loss = loss - look_guess_weight * guesses.gather(2, true_look.expand(len(guesses), -1)[:, :, None]).mean()
+    if look_template_weight:
+        if output.look_template_features is None or true_look_ids is None:
+            raise ValueError("look_template_weight needs a model with look evidence and the true looks.")
+        scrolls, variants = transformer.scroll_text.true_scroll_and_variant(true_look_ids)  # (B,) each
+        clean_tokens = patchify(clean, transformer.config.patch_size)  # (B, N, P)
+        error = transformer.look_evidence.template_error(output.look_template_features, scrolls, variants, clean_tokens)
+        loss = loss + look_template_weight * error
     if symbol_attention is not None:
         if token_symbols is None:
             raise ValueError("symbol_attention needs `token_symbols`, where the renderer drew each symbol.")

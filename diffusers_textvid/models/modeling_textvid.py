@@ -4,9 +4,9 @@ Reading order: patchify helpers, attention and one transformer block, the output
 and scroll alignment, the model. Shapes use B batch, C channels, F frames, H/W height/width, N video
 tokens, L text tokens, D model width.
 
-Besides torch and diffusers this file imports only `noise_schedule.py` and `data/scrolling.py`, which
-import nothing of the package: `save_pretrained(..., self_contained=True)` of the pipeline copies the
-three next to the weights, so the model folder loads without the package installed.
+Besides torch and diffusers this file imports only `noise_schedule.py`, `look_evidence.py` and
+`data/scrolling.py`, which import nothing of the package: `save_pretrained(..., self_contained=True)` of
+the pipeline copies the four next to the weights, so the model folder loads without the package installed.
 """
 
 import itertools
@@ -22,6 +22,7 @@ from diffusers.models.modeling_utils import ModelMixin
 from diffusers.utils import BaseOutput
 
 from ..data.scrolling import strip_left_edges
+from .look_evidence import LookEvidence
 from .noise_schedule import PREDICTION_TYPES, clean_video_to_prediction, signal_and_noise_scales, training_alphas_cumprod
 
 OUTPUT_PARAMETRIZATIONS = ("direct", "clean_video")  # what the last layer's output is taken as
@@ -31,10 +32,13 @@ OUTPUT_PARAMETRIZATIONS = ("direct", "clean_video")  # what the last layer's out
 class TextVideoDiTOutput(BaseOutput):
     """`sample`: `(B, C, F, H, W)`, the model's prediction (noise, velocity or clean video).
     `look_logits`: `(num_layers, B, S)`, each block's guess of the look, for a model with scroll
-    alignment (`scroll_cell_widths`); -inf for looks the given factors rule out. None otherwise."""
+    alignment (`scroll_cell_widths`); -inf for looks the given factors rule out. None otherwise.
+    `look_template_features`: `(B, R, N, E)`, the hidden features of every scroll's template, for a model
+    with `look_evidence_width`; training fits the templates to the true video through them. None otherwise."""
 
     sample: torch.Tensor
     look_logits: torch.Tensor | None = None
+    look_template_features: torch.Tensor | None = None
 
 
 # ----------------------------------------------------------------------------------------------
@@ -177,18 +181,23 @@ class TextVideoDiTBlock(torch.nn.Module):
         self, x: torch.Tensor, conditioning: torch.Tensor, text: torch.Tensor, text_mask: torch.Tensor | None,
         grid: tuple[int, int, int], shown_text: torch.Tensor | None = None, look_scrolls: torch.Tensor | None = None,
         look_vectors: torch.Tensor | None = None, allowed_looks: torch.Tensor | None = None,
+        look_evidence: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """`x` `(B, N, D)`, `conditioning` `(B, D)`, `text` `(B, L, D)`, `text_mask` `(B, 1, 1, L)`, `grid`
         (F', H', W') of the tokens; for scroll alignment, from `ScrollAlignedText`: `shown_text` `(B, R, N, D)` under each of R scrolls,
         `look_scrolls` `(S, R)` (1 where look s has scroll r), `look_vectors` `(S, D)` and `allowed_looks`
-        bool `(B, S)`. Returns `(x, look_logits)`: the new `x` and the block's guess of the
+        bool `(B, S)`; `look_evidence` `(B, S)` float32 logits from `LookEvidence`, added to the block's own
+        (None: none). Returns `(x, look_logits)`: the new `x` and the block's guess of the
         look `(B, S)` (None without scroll alignment)."""
         shift_sa, scale_sa, gate_sa, shift_mlp, scale_mlp, gate_mlp = self.modulation(conditioning).chunk(6, dim=1)
         x = x + gate_sa[:, None] * self.self_attention(modulate(self.norm_self(x), shift_sa, scale_sa), grid=grid)
         x = x + self.cross_attention(self.norm_cross(x), text, text_mask)
         logits = None
         if shown_text is not None:
-            logits = self.look_choice(self.norm_look(x).mean(dim=1)).float().masked_fill(~allowed_looks, float("-inf"))
+            logits = self.look_choice(self.norm_look(x).mean(dim=1)).float()
+            if look_evidence is not None:
+                logits = logits + look_evidence
+            logits = logits.masked_fill(~allowed_looks, float("-inf"))
             chances = logits.softmax(dim=1).to(x.dtype)  # (B, S)
             scroll_chances = chances @ look_scrolls.to(x.dtype)  # (B, R): the looks of one scroll share its text
             shown = torch.einsum("br,brnd->bnd", scroll_chances, shown_text) + (chances @ look_vectors)[:, None]
@@ -326,6 +335,22 @@ class ScrollAlignedText(torch.nn.Module):
             raise ValueError("`true_look` needs every factor of the look given (no id 0).")
         return allowed.long().argmax(dim=1)
 
+    def look_variants(self) -> torch.Tensor:
+        """long `(S,)`: each look's variant, its rank among the looks of its scroll (they differ in the
+        factors that do not set the scroll)."""
+        scrolls = [self.scroll_of(look) for look in range(len(self.looks))]
+        return torch.tensor([scrolls[:look].count(scroll) for look, scroll in enumerate(scrolls)])
+
+    def num_variants(self) -> int:
+        """How many looks share each scroll."""
+        return len(self.looks) // len(self.scrolls)
+
+    def true_scroll_and_variant(self, full_look_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """long `(B,)` each: the number in `self.scrolls` of each video's scroll and its look's variant, from
+        `full_look_ids` `(B, K)`."""
+        looks = self.true_look(full_look_ids)
+        return self.look_scrolls().argmax(dim=1)[looks], self.look_variants()[looks]
+
     def forward(self, text: torch.Tensor, num_symbols: torch.Tensor, grid: tuple[int, int, int]) -> torch.Tensor:
         """`text` `(B, L, D)` projected text features, `num_symbols` `(B,)` long -> the text under each
         token for each scroll `(B, R, N, D)` (the look vectors are `look_vector.weight`)."""
@@ -440,6 +465,10 @@ class TextVideoDiTModel(ModelMixin, ConfigMixin, PeftAdapterMixin):
             video token, at a cost that grows with the square of frames x rows x columns of tokens.
             `"factorised"`: space-time factorised, as Latte: even blocks attend within each frame, odd
             blocks across the frames at each place (`block_span`).
+        look_evidence_width (`int`, defaults to 0): if above 0, a `LookEvidence` with templates of this
+            width adds to every block's guess of the look how well each look's learned template explains
+            x_t, as the exact posterior over a few videos would (a template per look: its scroll's, mapped by a
+            learned pixel map of its variant). Needs `scroll_cell_widths`.
     """
 
     _supports_gradient_checkpointing = True
@@ -480,6 +509,7 @@ class TextVideoDiTModel(ModelMixin, ConfigMixin, PeftAdapterMixin):
         scroll_cell_widths: dict[str, int] | None = None,
         attention_layout: str = "full",
         length_position_factors: list[str] | None = None,
+        look_evidence_width: int = 0,
     ):
         super().__init__()
         patch_size = tuple(patch_size)
@@ -488,6 +518,11 @@ class TextVideoDiTModel(ModelMixin, ConfigMixin, PeftAdapterMixin):
         if attention_layout not in ATTENTION_LAYOUTS:
             raise ValueError(f"attention_layout {attention_layout!r} is not one of {ATTENTION_LAYOUTS}.")
         check_length_position_factors(length_position_factors, looks, text_length_positions)
+        if isinstance(look_evidence_width, bool) or not isinstance(look_evidence_width, int) or look_evidence_width < 0:
+            raise ValueError(f"look_evidence_width must be 0 (off) or a positive width, got {look_evidence_width!r}.")
+        if look_evidence_width and not scroll_cell_widths:
+            raise ValueError("look_evidence_width needs scroll alignment (`scroll_cell_widths`): the templates are "
+                             "made from the text under each token in each look.")
         # Not a buffer: derived from the config, so it is never saved and always float64 on the CPU.
         self.alphas_cumprod = training_alphas_cumprod(num_train_timesteps, beta_start, beta_end, beta_schedule)
         grid = (sample_frames // patch_size[0], sample_size // patch_size[1], sample_size // patch_size[2])
@@ -514,6 +549,11 @@ class TextVideoDiTModel(ModelMixin, ConfigMixin, PeftAdapterMixin):
             else None
         )
         look_hypotheses = len(self.scroll_text.looks) if self.scroll_text is not None else 0
+        self.look_evidence = (
+            LookEvidence(hidden_size, patch_volume, look_evidence_width, self.scroll_text.num_variants())
+            if look_evidence_width
+            else None
+        )
         self.blocks = torch.nn.ModuleList(
             [TextVideoDiTBlock(hidden_size, num_attention_heads, mlp_ratio, look_hypotheses, span=block_span(attention_layout, index))
              for index in range(num_layers)]
@@ -552,6 +592,8 @@ class TextVideoDiTModel(ModelMixin, ConfigMixin, PeftAdapterMixin):
         if self.scroll_text is not None:
             torch.nn.init.normal_(self.scroll_text.cell_offset.weight, std=0.02)
             torch.nn.init.normal_(self.scroll_text.look_vector.weight, std=0.02)
+        if self.look_evidence is not None:  # blank templates: no evidence at first, the blocks' guesses alone
+            torch.nn.init.zeros_(self.look_evidence.template_pixels.weight)
         torch.nn.init.zeros_(self.output_layer.modulation[-1].weight)
         torch.nn.init.zeros_(self.output_layer.modulation[-1].bias)
         torch.nn.init.zeros_(self.output_layer.projection.weight)
@@ -677,6 +719,13 @@ class TextVideoDiTModel(ModelMixin, ConfigMixin, PeftAdapterMixin):
         rows = look_ids.to(like.device) + self.variation_offsets.to(like.device)  # (B, K)
         return self.variation_embedding(rows).sum(dim=1).to(like.dtype)  # (B, D)
 
+    def shown_text(self, text: torch.Tensor, encoder_attention_mask: torch.Tensor, grid: tuple[int, int, int]) -> torch.Tensor:
+        """`(B, R, N, D)`: what each token shows under each scroll (`ScrollAlignedText`), from the projected
+        `text` `(B, L, D)`, the `encoder_attention_mask` `(B, L)` that gives each text's length and the
+        token `grid` (F', H', W')."""
+        num_symbols = (encoder_attention_mask.sum(dim=1).long() - 1).clamp(min=0)  # (B,), less the end token
+        return self.scroll_text(text, num_symbols, grid)
+
     def set_adapters(self, adapter_names, weights=None):
         """`PeftAdapterMixin.set_adapters`, refusing NaN or infinite `weights` (they would be multiplied into
         every LoRA layer, and every later video would be NaN)."""
@@ -741,13 +790,21 @@ class TextVideoDiTModel(ModelMixin, ConfigMixin, PeftAdapterMixin):
                     "This model aligns the text with its scroll (`scroll_cell_widths` in its config), so it needs "
                     "`encoder_attention_mask` to know each text's length."
                 )
-            num_symbols = (encoder_attention_mask.sum(dim=1).long() - 1).clamp(min=0)  # (B,), less the end token
             scroll = (
-                self.scroll_text(text, num_symbols, grid),
+                self.shown_text(text, encoder_attention_mask, grid),
                 self.scroll_text.look_scrolls().to(x.device),
                 self.scroll_text.look_vector.weight.to(x.dtype),
                 self.scroll_text.allowed(look_ids).to(x.device),
             )
+
+        template_features, evidence = None, None
+        if self.look_evidence is not None:
+            # Detached: the templates learn from their own losses and leave the text features to the blocks.
+            template_features = self.look_evidence.template_features(scroll[0].detach())  # (B, R, N, E)
+            signal, noise = signal_and_noise_scales(self.alphas_cumprod, timestep)
+            evidence = self.look_evidence(patchify(hidden_states, (pt, ph, pw)), template_features, scroll[1],
+                                          self.scroll_text.look_variants(), signal, noise)
+        scroll = (*scroll, evidence)
 
         look_logits = []
         for block in self.blocks:
@@ -767,4 +824,4 @@ class TextVideoDiTModel(ModelMixin, ConfigMixin, PeftAdapterMixin):
             ).to(hidden_states.dtype)
         if not return_dict:
             return (sample,) if look_logits is None else (sample, look_logits)
-        return TextVideoDiTOutput(sample=sample, look_logits=look_logits)
+        return TextVideoDiTOutput(sample=sample, look_logits=look_logits, look_template_features=template_features)

@@ -75,6 +75,10 @@ def parse_training_args(argv=None, description: str | None = None) -> argparse.N
                        help="For a model with scroll alignment (`scroll_cell_widths` in --model_config): weight of "
                             "the cross-entropy that teaches every block's guess of the scroll (direction, "
                             "crossing, weight) the chance of each one, given the noisy video and the factors given.")
+    train.add_argument("--look_template_weight", type=float, default=0.0,
+                       help="For a model with look evidence (`look_evidence_width` in its config): weight of the "
+                            "squared error between the template of each video's true look and the video, which "
+                            "teaches the templates what every look shows.")
     train.add_argument("--symbol_attention_weight", type=float, default=0.0,
                        help="Weight of a loss that asks the cross-attention of --symbol_attention_blocks (heads "
                             "averaged) to look, from every video token that shows ink, at the text token of the "
@@ -133,6 +137,7 @@ FLOAT_ARGUMENTS = {  # name: (lowest, highest, whether the lowest itself is allo
     "ema_decay": (0.0, 1.0, True),
     "look_dropout": (0.0, 1.0, True),
     "look_guess_weight": (0.0, None, True),
+    "look_template_weight": (0.0, None, True),
     "symbol_attention_weight": (0.0, None, True),
 }
 MAX_SEED = 2**32 - 1  # numpy's global seed, which accelerate's set_seed also sets, takes no more

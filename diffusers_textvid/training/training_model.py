@@ -70,7 +70,7 @@ class TrainingModel(torch.nn.Module):
 
     def __init__(self, pipe, snr_gamma: float | None = None, loss_weighting: str = "min_snr",
                  own_estimate_inputs: OwnEstimateInputs | None = None, look_guess_weight: float = 0.0,
-                 symbol_attention: SymbolAttention | None = None):
+                 symbol_attention: SymbolAttention | None = None, look_template_weight: float = 0.0):
         super().__init__()
         self.transformer = pipe.transformer
         self.text_encoder = pipe.text_encoder
@@ -78,14 +78,14 @@ class TrainingModel(torch.nn.Module):
         self.pipeline_class = type(pipe)
         self.snr_gamma, self.loss_weighting = snr_gamma, loss_weighting
         self.own_estimate_inputs = own_estimate_inputs
-        self.look_guess_weight = look_guess_weight
+        self.look_guess_weight, self.look_template_weight = look_guess_weight, look_template_weight
         self.symbol_attention = symbol_attention
 
     def forward(self, prompts: list[str], clean: torch.Tensor, generator: torch.Generator,
                 looks: list[dict] | None = None, true_looks: list[dict] | None = None) -> torch.Tensor:
         """The diffusion loss of the `clean` videos `(B, 1, F, H, W)` of `prompts` conditioned on the looks
         `looks` (one dict per video; None for a model without looks), whose full looks are `true_looks`
-        (needed by `look_guess_weight`): a scalar."""
+        (needed by `look_guess_weight` and `look_template_weight`): a scalar."""
         look_ids = None if looks is None else self.transformer.encode_looks(looks)
         true_ids = None if true_looks is None else self.transformer.encode_looks(true_looks)
         symbols = None
@@ -95,7 +95,7 @@ class TrainingModel(torch.nn.Module):
         return diffusion_loss(
             self.transformer, self.text_encoder, self.tokenizer, self.scheduler, prompts, clean, generator,
             self.snr_gamma, self.loss_weighting, self.own_estimate_inputs, look_ids, true_ids,
-            self.look_guess_weight, self.symbol_attention, symbols,
+            self.look_guess_weight, self.symbol_attention, symbols, self.look_template_weight,
         )
 
     def has_looks(self) -> bool:
@@ -159,11 +159,14 @@ def build_training_model(args) -> TrainingModel:
     check_renderable_model(pipe.transformer.config)
     if args.gradient_checkpointing:
         pipe.transformer.enable_gradient_checkpointing()
+    if args.look_template_weight and pipe.transformer.look_evidence is None:
+        raise ValueError("--look_template_weight needs a model with look evidence (`look_evidence_width` above 0 "
+                         "in its transformer config).")
     supervision = symbol_attention(args)
     if supervision is not None:
         AttentionRecorder(pipe.transformer, "cross", supervision.blocks)  # `ValueError` for blocks it lacks
     return TrainingModel(pipe, args.snr_gamma, args.loss_weighting, own_estimate_inputs(args),
-                         args.look_guess_weight, supervision).train()
+                         args.look_guess_weight, supervision, args.look_template_weight).train()
 
 
 def training_dataset(args, looks: bool, video_size: tuple[int, int], process_index: int, start_index: int):

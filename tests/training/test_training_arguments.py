@@ -164,3 +164,9 @@ def test_a_negative_symbol_attention_weight_is_refused(tmp_path, capsys):
     line = refused(parse_training_args, [*TINY, "--output_dir", str(tmp_path / "run"), "--symbol_attention_weight",
                                          "-1"], capsys)
     assert "--symbol_attention_weight" in line
+
+
+def test_a_template_weight_for_a_model_without_look_evidence_is_refused_before_training(tmp_path):
+    args = parse_training_args([*TINY, "--output_dir", str(tmp_path / "run"), "--look_template_weight", "1"])
+    with pytest.raises(ValueError, match="--look_template_weight needs a model with look evidence"):
+        build_training_model(args)
