@@ -30,10 +30,10 @@ from diffusers_textvid.training.training_model import build_training_model
 
 
 def checkpoint_pipeline(run: str, step: int):
-    """The pipeline of `run`'s networks with the raw weights of its `checkpoint-{step}`."""
+    """The pipeline of `run`'s networks (rebuilt, or loaded from the folder a fine-tune started from) with the
+    raw weights of its `checkpoint-{step}`."""
     with open(os.path.join(run, "training_args.json")) as file:
-        args = argparse.Namespace(**json.load(file))
-    args.pretrained_model_name_or_path = None  # the networks are rebuilt, then take the checkpoint's weights
+        args = argparse.Namespace(**{"look_template_weight": 0.0, **json.load(file)})  # older runs lack it
     model = build_training_model(args)
     model.load_state_dict(load_file(os.path.join(run, f"checkpoint-{step}", "model.safetensors")))
     return model.eval().pipeline()
