@@ -68,7 +68,8 @@ def test_a_self_contained_save_copies_every_module_and_names_the_files(tmp_path)
     assert index["transformer"] == ["modeling_textvid", "TextVideoDiTModel"]
     assert sorted(str(path.relative_to(tmp_path)) for path in tmp_path.rglob("*.py")) == [
         "compiled_transformer.py", "hub.py", "input_checks.py", "lora_loading.py", "noise_schedule.py", "pipeline_textvid.py",
-        "transformer/modeling_textvid.py", "transformer/noise_schedule.py", "transformer/scrolling.py"]
+        "transformer/look_evidence.py", "transformer/modeling_textvid.py", "transformer/noise_schedule.py",
+        "transformer/scrolling.py"]
     # The copies import each other side by side: no import reaches for the package.
     for path in tmp_path.rglob("*.py"):
         assert not re.search(r"^\s*(from \.\.|from diffusers_textvid|import diffusers_textvid)", path.read_text(),
@@ -268,7 +269,7 @@ def test_save_after_torch_compile_names_the_model_class_not_the_compiled_wrapper
     assert json.loads((tmp_path / "with_code" / "model_index.json").read_text())["transformer"] == [
         "modeling_textvid", "TextVideoDiTModel"]
     assert sorted(path.name for path in (tmp_path / "with_code" / "transformer").glob("*.py")) == [
-        "modeling_textvid.py", "noise_schedule.py", "scrolling.py"]
+        "look_evidence.py", "modeling_textvid.py", "noise_schedule.py", "scrolling.py"]
     for folder in ("plain", "with_code"):
         assert_same_weights(load(tmp_path / folder).transformer, saved[0].transformer)
 
