@@ -14,29 +14,17 @@ network reads each symbol where it is drawn.
 """
 
 import argparse
-import json
 import os
 
 import numpy as np
 import torch
-from safetensors.torch import load_file
 
 from diffusers_textvid.data.splits import validation_prompts
 from diffusers_textvid.evaluation import evaluate_looks, evaluate_pipeline, model_looks
 from diffusers_textvid.explain import cross_attention_alignment
 from diffusers_textvid.pipelines.pipeline_textvid import TextVideoPipeline
 from diffusers_textvid.schedulers import swap_scheduler
-from diffusers_textvid.training.training_model import build_training_model
-
-
-def checkpoint_pipeline(run: str, step: int):
-    """The pipeline of `run`'s networks (rebuilt, or loaded from the folder a fine-tune started from) with the
-    raw weights of its `checkpoint-{step}`."""
-    with open(os.path.join(run, "training_args.json")) as file:
-        args = argparse.Namespace(**{"look_template_weight": 0.0, **json.load(file)})  # older runs lack it
-    model = build_training_model(args)
-    model.load_state_dict(load_file(os.path.join(run, f"checkpoint-{step}", "model.safetensors")))
-    return model.eval().pipeline()
+from diffusers_textvid.training.training_model import checkpoint_pipeline
 
 
 def score(name: str, pipe, prompts: list[str], inference_steps: int) -> str:

@@ -20,6 +20,7 @@ import torch
 from diffusers_textvid import LOOKS_MODEL_DIR, TextVideoPipeline
 from diffusers_textvid.data.looks import all_looks
 from diffusers_textvid.evaluation import evaluation_prompt_sets, render_videos
+from diffusers_textvid.training.training_model import checkpoint_pipeline
 
 TIMESTEPS = (999, 959, 919, 879, 839, 799, 759, 719, 639, 519, 399, 279)
 
@@ -71,8 +72,6 @@ def main():
     if (args.run is None) != (args.step is None):
         parser.error("--run and --step go together.")
     if args.run is not None:
-        from bench_checkpoints import checkpoint_pipeline  # a script beside this one
-
         pipe, name = checkpoint_pipeline(args.run, args.step), f"{args.run} step {args.step}"
     else:
         pipe = TextVideoPipeline.from_pretrained(args.model or LOOKS_MODEL_DIR)

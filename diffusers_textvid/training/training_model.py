@@ -1,9 +1,14 @@
 """What a training step is made of: the networks as one module whose forward is the loss, the
 randomness of each step, the classifier-free guidance dropout, and the optimisation step itself."""
 
+import argparse
+import json
+import os
+
 import numpy as np
 import torch
 from accelerate import Accelerator
+from safetensors.torch import load_file
 
 from ..data.dataset import RandomLookDataset, ScrollingTextDataset
 from ..data.splits import HoldOuts
@@ -167,6 +172,16 @@ def build_training_model(args) -> TrainingModel:
         AttentionRecorder(pipe.transformer, "cross", supervision.blocks)  # `ValueError` for blocks it lacks
     return TrainingModel(pipe, args.snr_gamma, args.loss_weighting, own_estimate_inputs(args),
                          args.look_guess_weight, supervision, args.look_template_weight).train()
+
+
+def checkpoint_pipeline(run: str, step: int):
+    """The pipeline of `run`'s networks (rebuilt, or loaded from the folder a fine-tune started from) with the
+    raw weights of its `checkpoint-{step}`."""
+    with open(os.path.join(run, "training_args.json")) as file:
+        args = argparse.Namespace(**{"look_template_weight": 0.0, **json.load(file)})  # older runs lack it
+    model = build_training_model(args)
+    model.load_state_dict(load_file(os.path.join(run, f"checkpoint-{step}", "model.safetensors")))
+    return model.eval().pipeline()
 
 
 def training_dataset(args, looks: bool, video_size: tuple[int, int], process_index: int, start_index: int):

@@ -517,3 +517,12 @@ def test_a_fine_tune_of_a_model_with_looks_trains_on_random_looks(tmp_path):
     assert len({tuple(look.tolist()) for look in looks}) > 1
     plain = training_model.training_dataset(args, False, model.video_size(), process_index=0, start_index=0)
     assert len(next(iter(plain))) == 2
+
+
+def test_checkpoint_pipeline_holds_the_raw_weights_of_the_step_it_names(uninterrupted_run):
+    early, late = (training_model.checkpoint_pipeline(str(uninterrupted_run), step) for step in (2, 8))
+    raw = load_file(uninterrupted_run / "checkpoint-8" / "model.safetensors")
+    for name, weight in late.transformer.state_dict().items():
+        torch.testing.assert_close(weight, raw[f"transformer.{name}"], rtol=0, atol=0)
+    assert any(not torch.equal(before, after) for before, after in
+               zip(early.transformer.state_dict().values(), late.transformer.state_dict().values()))
