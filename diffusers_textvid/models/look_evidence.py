@@ -53,11 +53,11 @@ class LookEvidence(torch.nn.Module):
         templates = self.templates(features[rows, scrolls.to(features.device)], variants).float()  # (B, N, P)
         return torch.mean((templates - clean_tokens.float()) ** 2)
 
-    def forward(self, noisy_tokens: torch.Tensor, features: torch.Tensor, look_scrolls: torch.Tensor,
+    def forward(self, noisy_tokens: torch.Tensor, features: torch.Tensor, look_scroll_numbers: torch.Tensor,
                 look_variants: torch.Tensor, signal: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         """float32 `(B, S)` logits: `noisy_tokens` `(B, N, P)` (x_t, patchified), `features` from
-        `template_features`, `look_scrolls` `(S, R)` (1 where look s has scroll r), `look_variants` long
-        `(S,)` (each look's variant), `signal` and `noise` `(B,)` the scales sqrt(a) and sqrt(1 - a) of x_t."""
+        `template_features`, `look_scroll_numbers` and `look_variants` long `(S,)` (each look's scroll and
+        variant), `signal` and `noise` `(B,)` the scales sqrt(a) and sqrt(1 - a) of x_t."""
         # <x, M (W e + b)> = <W^T M^T x, e> + <M^T x, b>: x is mapped once per variant, never a template
         # per look and token.
         mapped = torch.einsum("vqp,bnq->bvnp", self.variant_maps.float(), noisy_tokens.float())  # (B, V, N, P)
@@ -65,5 +65,5 @@ class LookEvidence(torch.nn.Module):
         agreement = torch.einsum("bvne,brne->bvr", projected, features.float())  # (B, V, R)
         agreement = agreement + (mapped @ self.template_pixels.bias.float()).sum(dim=2)[:, :, None]
         scale = (signal / noise.square()).clamp(max=self.max_scale).to(agreement.device)  # (B,)
-        scrolls = look_scrolls.argmax(dim=1).to(agreement.device)  # (S,)
-        return scale[:, None] * agreement[:, look_variants.to(agreement.device), scrolls]  # (B, S)
+        variants, scrolls = look_variants.to(agreement.device), look_scroll_numbers.to(agreement.device)  # (S,) each
+        return scale[:, None] * agreement[:, variants, scrolls]  # (B, S)

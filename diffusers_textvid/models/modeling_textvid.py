@@ -294,10 +294,13 @@ class ScrollAlignedText(torch.nn.Module):
         values = self.look_values(look)
         return values["crossing_frames"], values["direction"], values["weight"]
 
+    def look_scroll_numbers(self) -> torch.Tensor:
+        """long `(S,)`: the number in `self.scrolls` of each look's scroll."""
+        return torch.tensor([self.scrolls.index(self.scroll_of(look)) for look in range(len(self.looks))])
+
     def look_scrolls(self) -> torch.Tensor:
         """float `(S, R)`: 1 where look s has scroll r of `self.scrolls`, else 0."""
-        scrolls = torch.tensor([self.scrolls.index(self.scroll_of(look)) for look in range(len(self.looks))])
-        return F.one_hot(scrolls, len(self.scrolls)).float()
+        return F.one_hot(self.look_scroll_numbers(), len(self.scrolls)).float()
 
     def index_tables(self, num_tokens: int, frames: int, rows: int, columns: int) -> torch.Tensor:
         """long `(3, num_tokens, R, N)`: for each count of symbols (0 to num_tokens - 1), scroll and video
@@ -349,7 +352,7 @@ class ScrollAlignedText(torch.nn.Module):
         """long `(B,)` each: the number in `self.scrolls` of each video's scroll and its look's variant, from
         `full_look_ids` `(B, K)`."""
         looks = self.true_look(full_look_ids)
-        return self.look_scrolls().argmax(dim=1)[looks], self.look_variants()[looks]
+        return self.look_scroll_numbers()[looks], self.look_variants()[looks]
 
     def forward(self, text: torch.Tensor, num_symbols: torch.Tensor, grid: tuple[int, int, int]) -> torch.Tensor:
         """`text` `(B, L, D)` projected text features, `num_symbols` `(B,)` long -> the text under each
@@ -797,13 +800,16 @@ class TextVideoDiTModel(ModelMixin, ConfigMixin, PeftAdapterMixin):
                 self.scroll_text.allowed(look_ids).to(x.device),
             )
 
+        clean_video_output = self.config.output_parametrization == "clean_video"
+        if clean_video_output or self.look_evidence is not None:
+            signal, noise = signal_and_noise_scales(self.alphas_cumprod, timestep)  # (B,) each
         template_features, evidence = None, None
         if self.look_evidence is not None:
             # Detached: the templates learn from their own losses and leave the text features to the blocks.
             template_features = self.look_evidence.template_features(scroll[0].detach())  # (B, R, N, E)
-            signal, noise = signal_and_noise_scales(self.alphas_cumprod, timestep)
-            evidence = self.look_evidence(patchify(hidden_states, (pt, ph, pw)), template_features, scroll[1],
-                                          self.scroll_text.look_variants(), signal, noise)
+            evidence = self.look_evidence(patchify(hidden_states, (pt, ph, pw)), template_features,
+                                          self.scroll_text.look_scroll_numbers(), self.scroll_text.look_variants(),
+                                          signal, noise)
         scroll = (*scroll, evidence)
 
         look_logits = []
@@ -817,8 +823,7 @@ class TextVideoDiTModel(ModelMixin, ConfigMixin, PeftAdapterMixin):
 
         x = self.output_layer(x, conditioning)  # (B, N, C * pt * ph * pw)
         sample = unpatchify(x, (pt, ph, pw), tuple(shape))  # (B, C, F, H, W)
-        if self.config.output_parametrization == "clean_video":
-            signal, noise = signal_and_noise_scales(self.alphas_cumprod, timestep)
+        if clean_video_output:
             sample = clean_video_to_prediction(
                 sample.float(), hidden_states.float(), signal, noise, self.config.prediction_type
             ).to(hidden_states.dtype)

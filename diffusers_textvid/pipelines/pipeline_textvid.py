@@ -3,8 +3,8 @@
 This file imports only torch, numpy, diffusers, transformers, huggingface_hub, its neighbours
 `input_checks.py`, `lora_loading.py` and `compiled_transformer.py`, `hub.py` and `models/noise_schedule.py`
 (none of which imports more of the package): `save_pretrained(..., self_contained=True)` (and
-`push_to_hub`) copies them into the model folder, so `DiffusionPipeline.from_pretrained(folder, trust_remote_code=True)` works where the
-`diffusers_textvid` package is not installed.
+`push_to_hub`) copies them into the model folder, so `DiffusionPipeline.from_pretrained(folder,
+trust_remote_code=True)` works where the `diffusers_textvid` package is not installed.
 """
 
 import importlib

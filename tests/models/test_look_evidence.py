@@ -37,7 +37,7 @@ def test_evidence_of_templates_that_are_the_videos_is_the_exact_posterior(timest
     abar = ALPHAS_CUMPROD[timestep]
     signal, noise = abar.sqrt().float(), (1 - abar).sqrt().float()
     noisy = signal * videos[:, 2] + noise * torch.randn(1, tokens, pixels, generator=generator)  # (1, N, P)
-    look_scrolls = torch.eye(scrolls)  # one look a scroll
+    look_scrolls = torch.arange(scrolls)  # one look a scroll
     logits = identity_evidence(pixels)(noisy, videos, look_scrolls, torch.zeros(scrolls, dtype=torch.long),
                                        signal[None], noise[None])
     squared_distance = ((noisy[:, None] - signal * videos) ** 2).sum(dim=(2, 3))  # (1, R)
@@ -51,7 +51,7 @@ def test_looks_of_one_scroll_share_its_evidence_and_low_noise_is_capped():
     look_scrolls = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])  # looks 0 and 1 scroll alike
     evidence = identity_evidence(4)
     signal, noise = torch.tensor([0.99]), torch.tensor([math.sqrt(1 - 0.99**2)])
-    logits = evidence(videos[:, 0], videos, look_scrolls, torch.zeros(3, dtype=torch.long), signal, noise)
+    logits = evidence(videos[:, 0], videos, look_scrolls.argmax(dim=1), torch.zeros(3, dtype=torch.long), signal, noise)
     assert logits[0, 0] == logits[0, 1] != logits[0, 2]
     agreement = (videos[:, 0, None] * videos).sum(dim=(2, 3))  # (1, R)
     torch.testing.assert_close(logits, evidence.max_scale * agreement @ look_scrolls.T)
@@ -67,7 +67,7 @@ def test_variants_of_one_scroll_are_told_apart_by_their_pixel_maps():
         evidence.template_pixels.weight.copy_(torch.eye(pixels))
         evidence.template_pixels.bias.zero_()
         evidence.variant_maps[1] = torch.eye(pixels).flip(0)
-    look_scrolls, look_variants = torch.ones(2, 1), torch.tensor([0, 1])
+    look_scrolls, look_variants = torch.zeros(2, dtype=torch.long), torch.tensor([0, 1])
     reversed_video = video[:, 0].flip(-1)  # (1, N, P)
     abar = ALPHAS_CUMPROD[700]
     signal, noise = abar.sqrt().float()[None], (1 - abar).sqrt().float()[None]
