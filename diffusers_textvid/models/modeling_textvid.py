@@ -553,7 +553,8 @@ class TextVideoDiTModel(ModelMixin, ConfigMixin, PeftAdapterMixin):
         )
         look_hypotheses = len(self.scroll_text.looks) if self.scroll_text is not None else 0
         self.look_evidence = (
-            LookEvidence(hidden_size, patch_volume, look_evidence_width, self.scroll_text.num_variants())
+            LookEvidence(hidden_size, patch_volume, look_evidence_width, len(self.scroll_text.scrolls),
+                         self.scroll_text.num_variants())
             if look_evidence_width
             else None
         )

@@ -33,7 +33,8 @@ def identity_evidence(pixels: int) -> LookEvidence:
 def test_evidence_of_templates_that_are_the_videos_is_the_exact_posterior(timestep):
     generator = torch.Generator().manual_seed(timestep)
     scrolls, tokens, pixels = 5, 6, 16
-    videos = torch.randint(0, 2, (1, scrolls, tokens, pixels), generator=generator).float() * 2 - 1  # (1, R, N, P)
+    # Grey levels, so the videos' squared norms differ and the |r|^2 term counts.
+    videos = torch.rand(1, scrolls, tokens, pixels, generator=generator) * 2 - 1  # (1, R, N, P)
     abar = ALPHAS_CUMPROD[timestep]
     signal, noise = abar.sqrt().float(), (1 - abar).sqrt().float()
     noisy = signal * videos[:, 2] + noise * torch.randn(1, tokens, pixels, generator=generator)  # (1, N, P)
@@ -53,8 +54,8 @@ def test_looks_of_one_scroll_share_its_evidence_and_low_noise_is_capped():
     signal, noise = torch.tensor([0.99]), torch.tensor([math.sqrt(1 - 0.99**2)])
     logits = evidence(videos[:, 0], videos, look_scrolls.argmax(dim=1), torch.zeros(3, dtype=torch.long), signal, noise)
     assert logits[0, 0] == logits[0, 1] != logits[0, 2]
-    agreement = (videos[:, 0, None] * videos).sum(dim=(2, 3))  # (1, R)
-    torch.testing.assert_close(logits, evidence.max_scale * agreement @ look_scrolls.T)
+    fit = (videos[:, 0, None] * videos).sum(dim=(2, 3)) - signal / 2 * videos.square().sum(dim=(2, 3))  # (1, R)
+    torch.testing.assert_close(logits, evidence.max_scale * fit @ look_scrolls.T)
 
 
 def test_variants_of_one_scroll_are_told_apart_by_their_pixel_maps():
@@ -73,9 +74,31 @@ def test_variants_of_one_scroll_are_told_apart_by_their_pixel_maps():
     signal, noise = abar.sqrt().float()[None], (1 - abar).sqrt().float()[None]
     for shown, other in ((video[:, 0], reversed_video), (reversed_video, video[:, 0])):
         logits = evidence(signal * shown, video, look_scrolls, look_variants, signal, noise)
-        expected = signal / noise**2 * torch.stack([(signal * shown * candidate).sum() for candidate in (video[:, 0], reversed_video)])
+        expected = signal / noise**2 * torch.cat([(signal * shown * candidate).sum() - signal / 2 * candidate.square().sum()
+                                                   for candidate in (video[:, 0], reversed_video)])
         torch.testing.assert_close(logits[0], expected)
     torch.testing.assert_close(evidence.templates(video[:, 0], torch.tensor([1])), reversed_video)
+
+
+def test_scroll_codes_tell_apart_scrolls_whose_text_lies_alike():
+    # Two scrolls (bold and light, say) put the same text under every token but show different videos.
+    generator = torch.Generator().manual_seed(0)
+    tokens, pixels = 6, 8
+    shown_text = torch.randn(1, 1, tokens, 4, generator=generator).expand(2, 2, tokens, 4)  # (B, R, N, D)
+    videos = torch.randint(0, 2, (2, tokens, pixels), generator=generator).float() * 2 - 1  # video b has scroll b
+    scrolls, variants = torch.tensor([0, 1]), torch.zeros(2, dtype=torch.long)
+    evidence = LookEvidence(dim=4, patch_volume=pixels, template_width=32, num_scrolls=2)
+    features = evidence.template_features(shown_text)
+    torch.testing.assert_close(features[:, 0], features[:, 1])  # codes start at zero: one template for both
+    optimizer = torch.optim.Adam(evidence.parameters(), lr=1e-2)
+    for _ in range(300):
+        optimizer.zero_grad()
+        error = evidence.template_error(evidence.template_features(shown_text), scrolls, variants, videos)
+        error.backward()
+        optimizer.step()
+    # One template for both could at best be their mean, whose error is half the pixels where they differ.
+    shared_best = ((videos[0] - videos[1]) ** 2 / 4).mean()
+    assert shared_best > 0.2 and error < 0.1 * shared_best
 
 
 def test_a_model_given_evidence_keeps_its_outputs_until_the_templates_learn():
