@@ -8,8 +8,8 @@ Scores the shipped model with looks (or `--model`) with `evaluate_looks` (what `
 `--num-prompts` seeded validation prompts: each asked for one random full look (control, characters), and
 each sampled `--samples-per-prompt` times with every factor left out (coverage, the look the model picks,
 and the characters read in that look). `--modes` picks how the pipeline leaves a look to the model:
-`drawn` first draws the left-out factors from the model's guess of the look on the starting noise,
-`denoised` leaves them to the denoising alone (`draw_left_out_look=False`). Denoising alone, one step can
+`drawn` first draws the left-out factors from the model's guess of the look on the starting noise
+(`draw_left_out_look=True`), `denoised` leaves them to the denoising alone (the pipeline's default). Denoising alone, one step can
 only return the mean over the looks the model could pick, a blur of them; the table shows whether more
 steps commit to one.
 """

@@ -210,7 +210,7 @@ class TextVideoPipeline(DiffusionPipeline, TextVideoLoraLoaderMixin):
         generator=None,
         callback_on_step_end=None,
         look=None,
-        draw_left_out_look=True,
+        draw_left_out_look=False,
     ) -> tuple[list[str] | None, list[str] | None, torch.Tensor | None]:
         """Validate every argument before any work (the checks themselves are in `input_checks.py`);
         return the normalised prompts and negative prompts (None where embeddings stand in for them) and
@@ -443,7 +443,7 @@ class TextVideoPipeline(DiffusionPipeline, TextVideoLoraLoaderMixin):
         negative_prompt_embeds: torch.Tensor | None = None,
         negative_prompt_attention_mask: torch.Tensor | None = None,
         look: dict | list[dict] | None = None,
-        draw_left_out_look: bool = True,
+        draw_left_out_look: bool = False,
         output_type: str = "np",
         return_dict: bool = True,
         callback_on_step_end: Callable[[DiffusionPipeline, int, torch.Tensor, dict], dict] | None = None,
@@ -472,11 +472,12 @@ class TextVideoPipeline(DiffusionPipeline, TextVideoLoraLoaderMixin):
                 one dict for every prompt or a list with one per prompt. Factors given are obeyed;
                 factors left out (all of them by default) are sampled by the model, so each seed can
                 draw another look. A model without looks accepts only None or empty dicts.
-            draw_left_out_look (`bool`, defaults to True): for a model with scroll alignment
+            draw_left_out_look (`bool`, defaults to False): for a model with scroll alignment
                 (`transformer.config.scroll_cell_widths`), first draw the factors left out from the
                 model's own guess of the look on the starting noise, its learned chance of each look,
-                then denoise with the whole look given (`draw_left_out_look` method). False leaves them
-                to the denoising alone.
+                then denoise with the whole look given (`draw_left_out_look` method). False, the
+                default, leaves them to the denoising alone: the shipped model with looks commits to one
+                look by itself (research/variety-by-denoising).
             output_type (`str`, defaults to "np"): "np", "pt", "pil" or "latent".
             return_dict (`bool`, defaults to True): return a `TextVideoPipelineOutput` or a tuple.
             callback_on_step_end (`Callable`, *optional*): called as `(pipe, step, timestep, tensors)`

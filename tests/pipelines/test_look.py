@@ -152,11 +152,14 @@ def test_left_out_factors_are_drawn_from_the_models_guess_and_given_ones_kept():
     assert drawn_looks(pipe, {"direction": "right_to_left"}, range(4))[0]["direction"] == "right_to_left"
 
 
-def test_without_the_draw_the_look_is_left_to_the_denoising():
+def test_the_draw_is_off_by_default_and_the_look_left_to_the_denoising():
     pipe = scroll_pipeline()
-    drawn = pipe("HI", num_inference_steps=2, generator=torch.Generator().manual_seed(0), output_type="pt").frames
+    default = pipe("HI", num_inference_steps=2, generator=torch.Generator().manual_seed(0), output_type="pt").frames
     denoised = pipe("HI", num_inference_steps=2, generator=torch.Generator().manual_seed(0), output_type="pt",
                     draw_left_out_look=False).frames
+    drawn = pipe("HI", num_inference_steps=2, generator=torch.Generator().manual_seed(0), output_type="pt",
+                 draw_left_out_look=True).frames
+    torch.testing.assert_close(default, denoised, rtol=0, atol=0)
     assert not torch.allclose(drawn, denoised)
     full_look = {"direction": "left_to_right", "crossing_frames": 11, "vertical_offset": 2, "weight": "light"}
     # Nothing left out: nothing is drawn, and the generator's noise is the same.
