@@ -19,7 +19,7 @@ import torch
 
 from diffusers_textvid import LOOKS_MODEL_DIR, TextVideoPipeline
 from diffusers_textvid.data.looks import all_looks
-from diffusers_textvid.evaluation import evaluation_prompt_sets, render_videos
+from diffusers_textvid.evaluation import evaluation_prompt_sets, exact_look_posterior, render_videos
 from diffusers_textvid.training.training_model import checkpoint_pipeline
 
 TIMESTEPS = (999, 959, 919, 879, 839, 799, 759, 719, 639, 519, 399, 279)
@@ -47,9 +47,7 @@ def look_posteriors(pipe, prompts: list[str], timesteps, seed: int = 0) -> list[
     for t in timesteps:
         timestep = torch.full((len(prompts),), t)
         noisy = scheduler.add_noise(clean, torch.randn(clean.shape, generator=generator), timestep)
-        abar = scheduler.alphas_cumprod[t].float()
-        distance = ((noisy - abar.sqrt() * renders) ** 2).flatten(2).sum(2)  # (P, 36)
-        exact = (-distance / (2 * (1 - abar))).softmax(dim=1)
+        exact = exact_look_posterior(noisy, renders[:, :, None], scheduler.alphas_cumprod[t])  # (P, 36)
         with torch.no_grad():
             output = transformer(noisy, timestep, text, mask, look_ids=left_out)
         guess = output.look_logits[-1].softmax(dim=1)[:, model_order]  # (P, 36), in all_looks() order

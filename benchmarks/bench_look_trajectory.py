@@ -30,7 +30,9 @@ import torch
 from diffusers_textvid.data.looks import LOOK_FACTORS, all_looks
 from diffusers_textvid.data.splits import validation_prompts
 from diffusers_textvid.diffusion_loss import prediction_to_clean_video
-from diffusers_textvid.evaluation import look_coverage, look_video_scores, nearest_look, render_videos
+from diffusers_textvid.evaluation import (
+    exact_look_posterior, look_coverage, look_video_scores, nearest_look, render_videos,
+)
 from diffusers_textvid.pipelines.pipeline_textvid import TextVideoPipeline
 from diffusers_textvid.schedulers import swap_scheduler
 
@@ -73,10 +75,8 @@ def guesses_along_trajectory(pipe, prompts: list[str], seeds: int, steps: int) -
     rows, evidence = [], []
 
     def keep_guesses(module, args, kwargs, output):
-        noisy, timestep = args[0].float(), int(args[1].flatten()[0])
-        abar = alphas_cumprod[timestep].float()
-        distance = ((noisy[:, None] - abar.sqrt() * renders) ** 2).flatten(2).sum(2)  # (V, 36)
-        rows.append({"t": timestep, "exact": (-distance / (2 * (1 - abar))).softmax(dim=1),
+        noisy, timestep = args[0], int(args[1].flatten()[0])
+        rows.append({"t": timestep, "exact": exact_look_posterior(noisy, renders, alphas_cumprod[timestep]),
                      "model": output.look_logits[-1].float().softmax(dim=1)[:, order]})
 
     handles = [transformer.register_forward_hook(keep_guesses, with_kwargs=True)]

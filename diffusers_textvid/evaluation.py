@@ -103,6 +103,16 @@ def nearest_look(video: np.ndarray, prompt: str) -> dict:
     return looks[int(((renders - video[None]) ** 2).mean(axis=(1, 2, 3)).argmin())]
 
 
+
+def exact_look_posterior(noisy: torch.Tensor, renders: torch.Tensor, alpha_cumprod) -> torch.Tensor:
+    """float `(B, K)`: the chance of each of K candidate videos given the noisy video, the exact posterior
+    when x_t = sqrt(a) x_0 + sqrt(1 - a) noise and x_0 is one of them, equally likely. `noisy` `(B, ...)`
+    is x_t, `renders` `(B, K, ...)` the candidates in [-1, 1] (e.g. a prompt's render in each look),
+    `alpha_cumprod` the a of x_t's timestep."""
+    alpha_cumprod = torch.as_tensor(alpha_cumprod).float()
+    distance = ((noisy.float()[:, None] - alpha_cumprod.sqrt() * renders.float()) ** 2).flatten(2).sum(dim=2)
+    return (-distance / (2 * (1 - alpha_cumprod))).softmax(dim=1)
+
 # The factors whose value shows in where the ink is, whatever the symbols: each with the axis that its ink
 # profile sums away (1: rows, keeping the ink per column; 2: columns, keeping the ink per row).
 INK_FACTORS = {"direction": 1, "crossing_frames": 1, "vertical_offset": 2}

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import torch
 from conftest import build_tiny_pipeline
 
 from diffusers_textvid.data.render import render_text_video
@@ -11,6 +12,7 @@ from diffusers_textvid.evaluation import (
     character_correct,
     evaluate_pipeline,
     evaluation_prompt_sets,
+    exact_look_posterior,
     ink_look_checks,
     nearest_look,
     psnr,
@@ -177,3 +179,18 @@ def test_ink_checks_fail_the_factor_drawn_otherwise(factor, drawn):
     assert not checks[factor]
     # the height shows in the ink per row, whatever the motion; the motion checks may fail together
     assert checks["vertical_offset"] == (factor != "vertical_offset")
+
+
+def test_the_exact_look_posterior_finds_the_true_video_at_low_noise_and_none_at_pure_noise():
+    generator = torch.Generator().manual_seed(0)
+    renders = torch.randint(0, 2, (3, 5, 1, 4, 8, 8), generator=generator).float() * 2 - 1  # (B, K, C, F, H, W)
+    true = torch.tensor([0, 3, 4])
+    clean = renders[torch.arange(3), true]  # (B, C, F, H, W)
+    for alpha_cumprod, expect_sure in ((0.5, True), (1e-6, False)):
+        noisy = alpha_cumprod**0.5 * clean + (1 - alpha_cumprod) ** 0.5 * torch.randn(clean.shape, generator=generator)
+        chances = exact_look_posterior(noisy, renders, alpha_cumprod)
+        torch.testing.assert_close(chances.sum(dim=1), torch.ones(3))
+        if expect_sure:
+            assert (chances[torch.arange(3), true] > 0.99).all()
+        else:
+            assert (chances - 0.2).abs().max() < 0.05  # 5 candidates, nothing to tell them apart

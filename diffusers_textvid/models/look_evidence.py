@@ -68,13 +68,10 @@ class LookEvidence(torch.nn.Module):
         """float32 `(B, S)` logits: `noisy_tokens` `(B, N, P)` (x_t, patchified), `features` from
         `template_features`, `look_scroll_numbers` and `look_variants` long `(S,)` (each look's scroll and
         variant), `signal` and `noise` `(B,)` the scales sqrt(a) and sqrt(1 - a) of x_t."""
-        # <x, M (W e + b)> = <W^T M^T x, e> + <M^T x, b>: x is mapped once per variant, never a template
-        # per look and token.
-        mapped = torch.einsum("vqp,bnq->bvnp", self.variant_maps.float(), noisy_tokens.float())  # (B, V, N, P)
-        projected = mapped @ self.template_pixels.weight.float()  # (B, V, N, E)
-        agreement = torch.einsum("bvne,brne->bvr", projected, features.float())  # (B, V, R)
-        agreement = agreement + (mapped @ self.template_pixels.bias.float()).sum(dim=2)[:, :, None]
         pixels = self.template_pixels(features).float()  # (B, R, N, P): every scroll's template, unmapped
+        # <x, M t> = <M^T x, t>: x is mapped once per variant instead of every template once per look.
+        mapped = torch.einsum("vqp,bnq->bvnp", self.variant_maps.float(), noisy_tokens.float())  # (B, V, N, P)
+        agreement = torch.einsum("bvnp,brnp->bvr", mapped, pixels)  # (B, V, R)
         squared_norms = torch.stack(
             [(pixels @ variant_map.T).square().sum(dim=(2, 3)) for variant_map in self.variant_maps.float()], dim=1
         )  # (B, V, R)
