@@ -4,12 +4,12 @@
 
 For `--num-prompts` validation prompts x `--seeds` seeds, a model with looks samples with every factor of
 the look left out (no `look=`; a model with scroll alignment is also kept from drawing the look from its
-classifier, `draw_left_out_look=False`), DDIM at `--steps`. At every step a forward hook turns the
-transformer's prediction into its clean-video estimate, and `nearest_look` names the look of that
-estimate. Printed: per step, the share of videos whose estimate already has each factor of the final
-video's look (the step where a factor is decided is where this reaches 1); then the coverage of the final
-looks (total-variation distance from even draws, per factor, as `evaluate_looks` reports it) and their
-PSNR against the render of their nearest look.
+classifier, `draw_left_out_look=False`), DDIM at `--steps` (or `--scheduler`, e.g. `ddpm --steps 50`).
+At every step a forward hook turns the transformer's prediction into its clean-video estimate, and
+`nearest_look` names the look of that estimate. Printed: per step, the share of videos whose estimate
+already has each factor of the final video's look (the step where a factor is decided is where this
+reaches 1); then the coverage of the final looks (total-variation distance from even draws, per factor,
+as `evaluate_looks` reports it) and their PSNR against the render of their nearest look.
 
 With `--lean` (a model with scroll alignment): who decided it. At every step the x_t the sampler hands
 the model is scored against the prompt's 36 renders (the exact posterior over them, equal priors) and
@@ -34,7 +34,7 @@ from diffusers_textvid.evaluation import (
     exact_look_posterior, look_coverage, look_video_scores, nearest_look, render_videos,
 )
 from diffusers_textvid.pipelines.pipeline_textvid import TextVideoPipeline
-from diffusers_textvid.schedulers import swap_scheduler
+from diffusers_textvid.schedulers import SCHEDULERS, swap_scheduler
 
 
 def trajectory_looks(pipe, prompt: str, seeds: list[int], steps: int) -> tuple[list[list[dict]], np.ndarray]:
@@ -130,14 +130,15 @@ def main():
     parser.add_argument("--num-prompts", type=int, default=30)
     parser.add_argument("--seeds", type=int, default=8)
     parser.add_argument("--steps", type=int, default=25)
+    parser.add_argument("--scheduler", default="ddim", choices=list(SCHEDULERS), help="The sampler (default ddim).")
     parser.add_argument("--lean", action="store_true", help="Print who decided the look instead (scroll alignment).")
     args = parser.parse_args()
     pipe = TextVideoPipeline.from_pretrained(args.model)
     pipe.set_progress_bar_config(disable=True)
-    swap_scheduler(pipe, "ddim", args.steps)
+    swap_scheduler(pipe, args.scheduler, args.steps)
     prompts = list(validation_prompts())[: args.num_prompts]
     if args.lean:
-        print(f"{args.model}: {len(prompts)} prompts x {args.seeds} seeds, every factor left out, DDIM {args.steps}")
+        print(f"{args.model}: {len(prompts)} prompts x {args.seeds} seeds, every factor left out, {args.scheduler} {args.steps}")
         print_leans(pipe, prompts, args.seeds, args.steps)
         return
 
@@ -158,7 +159,7 @@ def main():
     agreement /= len(final_looks)
 
     timesteps = pipe.scheduler.timesteps.tolist()
-    print(f"{args.model}: {len(prompts)} prompts x {args.seeds} seeds, every factor left out, DDIM {args.steps}\n")
+    print(f"{args.model}: {len(prompts)} prompts x {args.seeds} seeds, every factor left out, {args.scheduler} {args.steps}\n")
     print("| step | t | " + " | ".join(LOOK_FACTORS) + " |")
     print("|---|---|" + "---|" * len(LOOK_FACTORS))
     for step in range(args.steps):

@@ -82,20 +82,21 @@ class OwnEstimateInputs:
     A sampler hands the model x_t built from the model's estimate at the previous, noisier step. Where
     that estimate is a little blurred, a model trained only on true videos can blur it further, and a
     deterministic sampler keeps what it is given: long DDIM runs lose several dB at the middle noise
-    levels. For `share` of the batch, t is drawn from [`band[0]`, `band[1]`), the model estimates the
-    video (without gradients) from the true video noised `lookahead` steps earlier, and x_t is made
-    from that estimate; the target is still the true video.
+    levels. For `share` of the batch, t is drawn evenly from the timesteps of `bands` (each [low, high);
+    several bands for several places along the trajectory, e.g. where the look is decided and where
+    the strokes are), the model estimates the video (without gradients) from the true video noised
+    `lookahead` steps earlier, and x_t is made from that estimate; the target is still the true video.
     """
 
     share: float = 0.5
-    band: tuple[int, int] = (100, 300)
+    bands: tuple[tuple[int, int], ...] = ((100, 300),)
     lookahead: tuple[int, int] = (20, 200)
 
     def __post_init__(self):
         if not 0.0 <= self.share <= 1.0:
             raise ValueError(f"OwnEstimateInputs share must be in [0, 1], got {self.share}.")
-        if not 0 <= self.band[0] < self.band[1]:
-            raise ValueError(f"OwnEstimateInputs band must be [low, high) with 0 <= low < high, got {self.band}.")
+        if not self.bands or any(len(band) != 2 or not 0 <= band[0] < band[1] for band in self.bands):
+            raise ValueError(f"OwnEstimateInputs bands must each be [low, high) with 0 <= low < high, got {self.bands}.")
         if not 1 <= self.lookahead[0] <= self.lookahead[1]:
             raise ValueError(f"OwnEstimateInputs lookahead must be 1 <= low <= high, got {self.lookahead}.")
 
@@ -106,7 +107,7 @@ def own_estimate_sources(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """`(sources (B, C, F, H, W), timesteps (B,))`: the videos to noise into x_t and the timesteps to use.
 
-    Rows not chosen keep `clean` and their timestep; chosen rows get a timestep in the band and the
+    Rows not chosen keep `clean` and their timestep; chosen rows get a timestep in the bands and the
     model's estimate from `lookahead` steps earlier. Draws nothing from `generator` when `share` is 0,
     and the same amount for any choice of rows otherwise.
     """
@@ -114,7 +115,11 @@ def own_estimate_sources(
         return clean, timesteps
     batch, last = clean.shape[0], scheduler.config.num_train_timesteps - 1
     chosen = (torch.rand(batch, generator=generator) < inputs.share).to(clean.device)
-    band_steps = torch.randint(inputs.band[0], min(inputs.band[1], last + 1), (batch,), generator=generator)
+    in_bands = torch.zeros(last + 1, dtype=torch.bool)
+    for low, high in inputs.bands:
+        in_bands[low:high] = True
+    allowed = in_bands.nonzero().squeeze(1)
+    band_steps = allowed[torch.randint(len(allowed), (batch,), generator=generator)]
     timesteps = torch.where(chosen, band_steps.to(clean.device), timesteps)
     ahead = torch.randint(inputs.lookahead[0], inputs.lookahead[1] + 1, (batch,), generator=generator)
     earlier = (timesteps + ahead.to(clean.device)).clamp(max=last)

@@ -130,13 +130,22 @@ def test_own_estimate_inputs_still_ask_for_the_true_video(tiny_pipeline, predict
 
 
 def test_own_estimate_rows_take_timesteps_from_the_band_and_estimate_from_earlier_steps(tiny_pipeline):
-    inputs = OwnEstimateInputs(share=1.0, band=(100, 300), lookahead=(20, 200))
+    inputs = OwnEstimateInputs(share=1.0, bands=((100, 300),), lookahead=(20, 200))
     _, _, model, _ = own_estimate_case(tiny_pipeline, "v_prediction", inputs)
     (earlier_grad, earlier, _), (trained_grad, timesteps, _) = model.calls
     assert not earlier_grad and trained_grad
     assert ((timesteps >= 100) & (timesteps < 300)).all()
     ahead = earlier - timesteps
     assert ((ahead >= 20) & (ahead <= 200)).all()
+
+
+def test_own_estimate_rows_with_two_bands_take_timesteps_from_both_and_none_between(tiny_pipeline):
+    inputs = OwnEstimateInputs(share=1.0, bands=((100, 110), (600, 610)))
+    timesteps = torch.cat([own_estimate_case(tiny_pipeline, "v_prediction", inputs, seed=seed)[2].calls[1][1]
+                           for seed in range(6)])  # 48 rows
+    low, high = (timesteps >= 100) & (timesteps < 110), (timesteps >= 600) & (timesteps < 610)
+    assert (low | high).all()
+    assert low.sum() >= 10 and high.sum() >= 10  # even over the 20 steps: 24 each expected
 
 
 def test_own_estimate_share_zero_is_the_plain_loss(tiny_pipeline):
@@ -151,7 +160,9 @@ def test_own_estimate_share_zero_is_the_plain_loss(tiny_pipeline):
 
 @pytest.mark.parametrize("fields, phrase", [
     (dict(share=1.5), "share must be in"),
-    (dict(band=(300, 100)), "band must be"),
+    (dict(bands=((300, 100),)), "bands must each be"),
+    (dict(bands=((100, 300), (500, 500))), "bands must each be"),
+    (dict(bands=()), "bands must each be"),
     (dict(lookahead=(0, 10)), "lookahead must be"),
 ])
 def test_own_estimate_settings_out_of_range_are_rejected(fields, phrase):

@@ -172,8 +172,9 @@ def add_own_estimate_arguments(group):
     group.add_argument("--own_estimate_share", type=float, default=0.0,
                        help="Share of each batch noised from the model's own earlier estimate instead of the true "
                             "video (see diffusers_textvid.diffusion_loss.OwnEstimateInputs); 0 turns it off.")
-    group.add_argument("--own_estimate_band", type=int, nargs=2, default=[100, 300], metavar=("LOW", "HIGH"),
-                       help="Timesteps [LOW, HIGH) of those rows: where long sampling runs lost the video.")
+    group.add_argument("--own_estimate_band", type=int, nargs="+", default=[100, 300], metavar="LOW HIGH",
+                       help="Timesteps [LOW, HIGH) of those rows (where long sampling runs lost the video); "
+                            "several pairs LOW HIGH LOW HIGH ... for several bands, drawn evenly over their steps.")
     group.add_argument("--own_estimate_lookahead", type=int, nargs=2, default=[20, 200], metavar=("LOW", "HIGH"),
                        help="How many steps earlier (noisier) the model makes the estimate that is noised again.")
 
@@ -182,7 +183,15 @@ def own_estimate_inputs(args: argparse.Namespace) -> OwnEstimateInputs | None:
     """The `--own_estimate_*` settings, or None when the share is 0."""
     if args.own_estimate_share == 0.0:
         return None
-    return OwnEstimateInputs(args.own_estimate_share, tuple(args.own_estimate_band), tuple(args.own_estimate_lookahead))
+    return OwnEstimateInputs(args.own_estimate_share, own_estimate_bands(args), tuple(args.own_estimate_lookahead))
+
+
+def own_estimate_bands(args: argparse.Namespace) -> tuple[tuple[int, int], ...]:
+    """`--own_estimate_band LOW HIGH [LOW HIGH ...]` as ((LOW, HIGH), ...); ValueError for an odd count."""
+    values = args.own_estimate_band
+    if len(values) % 2:
+        raise ValueError(f"--own_estimate_band takes pairs LOW HIGH, got {len(values)} number(s): {values}.")
+    return tuple(zip(values[::2], values[1::2]))
 
 
 def symbol_attention(args: argparse.Namespace) -> SymbolAttention | None:
@@ -235,13 +244,15 @@ def check_common_training_args(args: argparse.Namespace):
         raise ValueError(f"--prompt_dropout must be a share in [0, 1), got {args.prompt_dropout}: at 1 every prompt "
                          "is dropped and the model never sees the text.")
     num_train_timesteps = build_scheduler().config.num_train_timesteps
+    bands = own_estimate_bands(args)
     try:
-        OwnEstimateInputs(args.own_estimate_share, tuple(args.own_estimate_band), tuple(args.own_estimate_lookahead))
+        OwnEstimateInputs(args.own_estimate_share, bands, tuple(args.own_estimate_lookahead))
     except ValueError as error:
         raise ValueError(f"--own_estimate_*: {error}") from None
-    if args.own_estimate_band[1] > num_train_timesteps:
-        raise ValueError(f"--own_estimate_band {args.own_estimate_band[0]} {args.own_estimate_band[1]}: the band must "
-                         f"lie inside the {num_train_timesteps} training timesteps (HIGH <= {num_train_timesteps}).")
+    for low, high in bands:
+        if high > num_train_timesteps:
+            raise ValueError(f"--own_estimate_band {low} {high}: the band must lie inside the {num_train_timesteps} "
+                             f"training timesteps (HIGH <= {num_train_timesteps}).")
     if not 1 <= args.validation_inference_steps <= num_train_timesteps:
         raise ValueError(f"--validation_inference_steps must be 1 to {num_train_timesteps}, "
                          f"got {args.validation_inference_steps}.")

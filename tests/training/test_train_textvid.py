@@ -373,7 +373,10 @@ def test_own_estimate_flags_reach_the_loss_and_a_bad_share_is_refused(tmp_path, 
     base = ["--output_dir", str(tmp_path / "run"), "--model_preset", "tiny"]
     args = arguments.parse_training_args(base + ["--own_estimate_share", "0.5", "--own_estimate_band", "50", "250"])
     inputs = training_model.build_training_model(args).own_estimate_inputs
-    assert (inputs.share, inputs.band, inputs.lookahead) == (0.5, (50, 250), (20, 200))
+    assert (inputs.share, inputs.bands, inputs.lookahead) == (0.5, ((50, 250),), (20, 200))
+    args = arguments.parse_training_args(base + ["--own_estimate_share", "0.5",
+                                                 "--own_estimate_band", "100", "300", "600", "900"])
+    assert training_model.build_training_model(args).own_estimate_inputs.bands == ((100, 300), (600, 900))
     assert training_model.build_training_model(arguments.parse_training_args(base)).own_estimate_inputs is None
     with pytest.raises(SystemExit) as exit:
         arguments.parse_training_args(base + ["--own_estimate_share", "1.5"])

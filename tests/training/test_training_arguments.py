@@ -32,7 +32,8 @@ def model_config(tmp_path, content) -> str:
     return str(path)
 
 
-@pytest.mark.parametrize("band", [["1500", "2000"], ["300", "100"]], ids=["past the schedule", "reversed"])
+@pytest.mark.parametrize("band", [["1500", "2000"], ["300", "100"], ["100", "300", "600"], ["100", "300", "900", "1200"]],
+                         ids=["past the schedule", "reversed", "odd count", "second band past the schedule"])
 @pytest.mark.parametrize("share", ["0", "0.5"])
 def test_an_own_estimate_band_outside_the_schedule_or_reversed_is_refused_whatever_the_share(
     tmp_path, capsys, band, share
