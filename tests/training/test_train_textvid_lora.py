@@ -140,5 +140,5 @@ def test_a_missing_tracker_package_stops_at_once(tmp_path):
 def test_bad_own_estimate_settings_stop_at_once(tmp_path):
     completed = run_lora_script("--output_dir", str(tmp_path), "--own_estimate_share", "0.5",
                                 "--own_estimate_band", "300", "100")
-    assert completed.returncode == 2 and "band must be [low, high)" in completed.stderr
+    assert completed.returncode == 2 and "bands must each be [low, high)" in completed.stderr
     assert not (tmp_path / ADAPTER).exists()
