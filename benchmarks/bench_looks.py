@@ -59,7 +59,7 @@ def main():
         coverage = " | ".join(f"{result['coverage_tv'][factor]:.3f}" for factor in LOOK_FACTORS)
         print(f"| {mode} | {scheduler} {steps} | {100 * result['control_accuracy']:.1f}% | {100 * result['char_accuracy']:.1f}% | "
               f"{coverage} | {result['control_psnr_db']:.1f} dB | {result['coverage_psnr_db']:.1f} dB | "
-              f"{100 * result['coverage_char_accuracy']:.1f}% |", flush=True)
+              f"{100 * result['coverage_char_accuracy']:.2f}% |", flush=True)
 
 
 if __name__ == "__main__":
