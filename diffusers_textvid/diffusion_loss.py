@@ -6,8 +6,10 @@ e * sqrt(SNR + 1) in velocity, so their squared errors are the x_0 one times SNR
 
 `OwnEstimateInputs` trains on the inputs a sampler really hands the model: x_t made from the
 model's own earlier estimate rather than from the true video, still asking for the true video.
+`LookEmphasis` weighs the videos of chosen looks more where x_t already shows the look.
 """
 
+import math
 from contextlib import nullcontext
 from dataclasses import dataclass
 
@@ -167,13 +169,45 @@ def symbol_attention_loss(probabilities: dict[int, torch.Tensor], token_symbols:
     return torch.stack(losses).mean()
 
 
+@dataclass(frozen=True)
+class LookEmphasis:
+    """A heavier loss on the videos of some looks, at timesteps below `below_timestep` only.
+
+    Below it x_t already shows its look, so a weight that follows the true look sharpens the strokes of
+    that look without moving which look the model picks from noise; at high t the same weight would pull
+    the model's average over the looks toward the heavier ones. `weights` maps factor -> {value: weight},
+    e.g. {"weight": {"light": 2.0}}; a video's weight is the product over its factors (1 for values not named).
+    """
+
+    weights: dict[str, dict]
+    below_timestep: int = 300
+
+    def __post_init__(self):
+        if self.below_timestep < 1:
+            raise ValueError(f"LookEmphasis below_timestep must be at least 1, got {self.below_timestep}.")
+        for factor, values in self.weights.items():
+            for value, weight in values.items():
+                if not weight > 0:  # (also true for NaN)
+                    raise ValueError(f"LookEmphasis weight of {factor}={value} must be positive, got {weight}.")
+
+    def row_weights(self, true_looks: list[dict], timesteps: torch.Tensor) -> torch.Tensor:
+        """`(B,)` float32 multipliers of each video's loss: the weight of its full look in `true_looks`
+        where its timestep in `timesteps` `(B,)` is below `below_timestep`, else 1."""
+        look_weights = torch.tensor([
+            math.prod(self.weights.get(factor, {}).get(value, 1.0) for factor, value in look.items())
+            for look in true_looks
+        ], dtype=torch.float32)
+        return torch.where(timesteps.cpu() < self.below_timestep, look_weights, torch.ones(()))
+
+
 def diffusion_loss(
     transformer, text_encoder, tokenizer, scheduler, prompts: list[str], clean: torch.Tensor,
     generator: torch.Generator, snr_gamma: float | None = None, weighting: str = "min_snr",
     own_estimate_inputs: OwnEstimateInputs | None = None, look_ids: torch.Tensor | None = None,
     true_look_ids: torch.Tensor | None = None, look_guess_weight: float = 0.0,
     symbol_attention: SymbolAttention | None = None, token_symbols: torch.Tensor | None = None,
-    look_template_weight: float = 0.0,
+    look_template_weight: float = 0.0, look_emphasis: LookEmphasis | None = None,
+    true_looks: list[dict] | None = None,
 ) -> torch.Tensor:
     """Noise `clean` `(B, 1, F, H, W)` at random timesteps and return the weighted MSE to the target.
 
@@ -186,6 +220,8 @@ def diffusion_loss(
     squared error between the template of each video's true look and the true video, patch by patch.
     With `symbol_attention`, the loss adds its weight times `symbol_attention_loss` against `token_symbols`
     `(B, N, L)`, where the renderer drew each prompt's symbols.
+    With `look_emphasis`, each video's squared error is also multiplied by `LookEmphasis.row_weights` of
+    its full look in `true_looks` (one dict per video).
     With `own_estimate_inputs`, part of the batch is noised from the model's own estimate (see
     `OwnEstimateInputs`); the target always leads back to `clean`.
     All randomness comes from `generator` (a CPU generator), so a step is a pure function of its inputs.
@@ -213,6 +249,10 @@ def diffusion_loss(
     target = training_target(scheduler, clean, noise, timesteps)
     per_sample = torch.mean((output.sample.float() - target.float()) ** 2, dim=(1, 2, 3, 4))  # (B,)
     weights = loss_weights(scheduler, timesteps, snr_gamma, weighting).to(per_sample.device)
+    if look_emphasis is not None:
+        if true_looks is None:
+            raise ValueError("look_emphasis needs the true look of every video (`true_looks`).")
+        weights = weights * look_emphasis.row_weights(true_looks, timesteps).to(per_sample.device)
     loss = (per_sample * weights).mean()
     if look_guess_weight:
         if output.look_logits is None or true_look_ids is None:

@@ -5,7 +5,7 @@ import torch
 
 from diffusers_textvid import build_scheduler
 from diffusers_textvid.diffusion_loss import (
-    LOSS_WEIGHTINGS, OwnEstimateInputs, diffusion_loss, loss_weights, training_target,
+    LOSS_WEIGHTINGS, LookEmphasis, OwnEstimateInputs, diffusion_loss, loss_weights, training_target,
 )
 
 TIMESTEPS = torch.tensor([0, 10, 250, 500, 999])
@@ -233,3 +233,47 @@ def test_look_guess_weight_needs_scroll_alignment_and_full_looks(tiny_pipeline):
     transformer = scroll_pipeline().transformer
     with pytest.raises(ValueError, match="every factor of the look given"):
         transformer.scroll_text.true_look(transformer.encode_looks([{"direction": "left_to_right"}]))
+
+
+LIGHT_FAST = {"direction": "left_to_right", "crossing_frames": 7, "vertical_offset": 0, "weight": "light"}
+BOLD_SLOW = {"direction": "right_to_left", "crossing_frames": 15, "vertical_offset": 2, "weight": "bold"}
+
+
+def test_look_emphasis_multiplies_the_weights_of_the_named_values_below_its_timestep_only():
+    emphasis = LookEmphasis({"weight": {"light": 2.0}, "crossing_frames": {7: 3.0}}, below_timestep=300)
+    looks = [LIGHT_FAST, LIGHT_FAST | {"crossing_frames": 11}, BOLD_SLOW, LIGHT_FAST]
+    weights = emphasis.row_weights(looks, torch.tensor([10, 299, 0, 300]))
+    assert torch.equal(weights, torch.tensor([6.0, 2.0, 1.0, 1.0]))  # the last row is at the threshold
+
+
+def test_look_emphasis_scales_the_loss_of_emphasised_videos_only(tiny_pipeline):
+    """Every training timestep lies below 1000: light and fast videos weigh 2 x 3, bold and slow ones 1."""
+    scheduler, clean = build_scheduler("v_prediction"), torch.rand(4, 1, 16, 32, 32) * 2 - 1
+    blank = PerfectModel(scheduler, torch.zeros_like(clean))
+    args = (tiny_pipeline.text_encoder, tiny_pipeline.tokenizer, scheduler, ["AB"] * 4, clean)
+    plain = diffusion_loss(blank, *args, torch.Generator().manual_seed(3), 5.0)
+    emphasis = LookEmphasis({"weight": {"light": 2.0}, "crossing_frames": {7: 3.0}}, below_timestep=1000)
+    emphasised = diffusion_loss(blank, *args, torch.Generator().manual_seed(3), 5.0, look_emphasis=emphasis,
+                                true_looks=[LIGHT_FAST] * 4)
+    untouched = diffusion_loss(blank, *args, torch.Generator().manual_seed(3), 5.0, look_emphasis=emphasis,
+                               true_looks=[BOLD_SLOW] * 4)
+    torch.testing.assert_close(emphasised, 6.0 * plain)
+    torch.testing.assert_close(untouched, plain)
+
+
+@pytest.mark.parametrize("fields, phrase", [
+    (dict(weights={"weight": {"light": 0.0}}), "must be positive"),
+    (dict(weights={"weight": {"light": float("nan")}}), "must be positive"),
+    (dict(weights={}, below_timestep=0), "below_timestep must be at least 1"),
+])
+def test_look_emphasis_settings_out_of_range_are_rejected(fields, phrase):
+    with pytest.raises(ValueError, match=phrase):
+        LookEmphasis(**fields)
+
+
+def test_look_emphasis_needs_the_true_looks(tiny_pipeline):
+    clean = torch.zeros(1, 1, 16, 32, 32)
+    with pytest.raises(ValueError, match="look_emphasis needs the true look"):
+        diffusion_loss(PerfectModel(tiny_pipeline.scheduler, clean), tiny_pipeline.text_encoder,
+                       tiny_pipeline.tokenizer, tiny_pipeline.scheduler, ["HI"], clean,
+                       torch.Generator().manual_seed(0), look_emphasis=LookEmphasis({"weight": {"light": 2.0}}))

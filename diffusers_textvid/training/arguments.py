@@ -15,7 +15,7 @@ import torch
 from ..data.prompts import normalize_prompt
 from ..data.looks import LOOK_FACTORS, check_look
 from ..evaluation import model_video_size
-from ..diffusion_loss import LOSS_WEIGHTINGS, OwnEstimateInputs, SymbolAttention
+from ..diffusion_loss import LOSS_WEIGHTINGS, LookEmphasis, OwnEstimateInputs, SymbolAttention
 from ..presets import PRESETS, build_scheduler, transformer_arguments
 from ..tracking import check_report_to
 from .checkpoints import check_checkpoint, complete_checkpoints
@@ -79,6 +79,13 @@ def parse_training_args(argv=None, description: str | None = None) -> argparse.N
                        help="For a model with look evidence (`look_evidence_width` in its config): weight of the "
                             "squared error between the template of each video's true look and the video, which "
                             "teaches the templates what every look shows.")
+    train.add_argument("--look_emphasis", nargs="+", default=None, metavar="FACTOR=VALUE:WEIGHT",
+                       help="For a model with looks: multiply the loss of videos drawn in these factor values by "
+                            "WEIGHT (e.g. weight=light:2 crossing_frames=7:2; a video's weight is the product), at "
+                            "timesteps below --look_emphasis_below only, where x_t already shows the look (see "
+                            "diffusers_textvid.diffusion_loss.LookEmphasis).")
+    train.add_argument("--look_emphasis_below", type=int, default=300,
+                       help="The timestep below which --look_emphasis applies.")
     train.add_argument("--symbol_attention_weight", type=float, default=0.0,
                        help="Weight of a loss that asks the cross-attention of --symbol_attention_blocks (heads "
                             "averaged) to look, from every video token that shows ink, at the text token of the "
@@ -162,6 +169,7 @@ def check_training_args(args: argparse.Namespace):
         if clashing:
             raise ValueError(f"--pretrained_model_name_or_path fixes the model; it cannot be combined with {', '.join(clashing)}.")
     check_symbol_attention_blocks(args)
+    look_emphasis(args)
     check_output_dir(args)
     if args.resume_from_checkpoint not in (None, "latest"):
         check_checkpoint(args.resume_from_checkpoint)
@@ -192,6 +200,32 @@ def own_estimate_bands(args: argparse.Namespace) -> tuple[tuple[int, int], ...]:
     if len(values) % 2:
         raise ValueError(f"--own_estimate_band takes pairs LOW HIGH, got {len(values)} number(s): {values}.")
     return tuple(zip(values[::2], values[1::2]))
+
+
+def look_emphasis(args: argparse.Namespace) -> LookEmphasis | None:
+    """`--look_emphasis FACTOR=VALUE:WEIGHT ...` below `--look_emphasis_below`, or None when not given;
+    `ValueError` naming the bad word or number."""
+    if not args.look_emphasis:
+        return None
+    weights = {}
+    for word in args.look_emphasis:
+        factor_value, colon, weight_text = word.rpartition(":")
+        factor, equals, value_text = factor_value.partition("=")
+        if not colon or not equals or factor not in LOOK_FACTORS:
+            raise ValueError(f"--look_emphasis {word!r}: expected FACTOR=VALUE:WEIGHT with FACTOR one of "
+                             f"{', '.join(LOOK_FACTORS)}.")
+        values = {str(value): value for value in LOOK_FACTORS[factor]}
+        if value_text not in values:
+            raise ValueError(f"--look_emphasis {word!r}: {factor} is one of {', '.join(values)}.")
+        try:
+            weight = float(weight_text)
+        except ValueError:
+            raise ValueError(f"--look_emphasis {word!r}: WEIGHT must be a number, got {weight_text!r}.") from None
+        weights.setdefault(factor, {})[values[value_text]] = weight
+    try:
+        return LookEmphasis(weights, args.look_emphasis_below)
+    except ValueError as error:
+        raise ValueError(f"--look_emphasis: {error}") from None
 
 
 def symbol_attention(args: argparse.Namespace) -> SymbolAttention | None:

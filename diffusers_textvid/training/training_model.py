@@ -15,10 +15,10 @@ from ..data.splits import HoldOuts
 from ..data.looks import LOOK_FACTORS
 from ..data.symbol_layout import render_symbol_map, token_symbols
 from ..models.attention_capture import AttentionRecorder
-from ..diffusion_loss import OwnEstimateInputs, SymbolAttention, diffusion_loss
+from ..diffusion_loss import LookEmphasis, OwnEstimateInputs, SymbolAttention, diffusion_loss
 from ..pipelines import TextVideoPipeline
 from ..presets import build_pipeline
-from .arguments import check_renderable_model, own_estimate_inputs, read_model_config, symbol_attention
+from .arguments import check_renderable_model, look_emphasis, own_estimate_inputs, read_model_config, symbol_attention
 
 
 def step_generator(seed: int, process_index: int, step: int) -> torch.Generator:
@@ -75,7 +75,8 @@ class TrainingModel(torch.nn.Module):
 
     def __init__(self, pipe, snr_gamma: float | None = None, loss_weighting: str = "min_snr",
                  own_estimate_inputs: OwnEstimateInputs | None = None, look_guess_weight: float = 0.0,
-                 symbol_attention: SymbolAttention | None = None, look_template_weight: float = 0.0):
+                 symbol_attention: SymbolAttention | None = None, look_template_weight: float = 0.0,
+                 look_emphasis: LookEmphasis | None = None):
         super().__init__()
         self.transformer = pipe.transformer
         self.text_encoder = pipe.text_encoder
@@ -85,12 +86,13 @@ class TrainingModel(torch.nn.Module):
         self.own_estimate_inputs = own_estimate_inputs
         self.look_guess_weight, self.look_template_weight = look_guess_weight, look_template_weight
         self.symbol_attention = symbol_attention
+        self.look_emphasis = look_emphasis
 
     def forward(self, prompts: list[str], clean: torch.Tensor, generator: torch.Generator,
                 looks: list[dict] | None = None, true_looks: list[dict] | None = None) -> torch.Tensor:
         """The diffusion loss of the `clean` videos `(B, 1, F, H, W)` of `prompts` conditioned on the looks
         `looks` (one dict per video; None for a model without looks), whose full looks are `true_looks`
-        (needed by `look_guess_weight` and `look_template_weight`): a scalar."""
+        (needed by `look_guess_weight`, `look_template_weight` and `look_emphasis`): a scalar."""
         look_ids = None if looks is None else self.transformer.encode_looks(looks)
         true_ids = None if true_looks is None else self.transformer.encode_looks(true_looks)
         symbols = None
@@ -101,6 +103,7 @@ class TrainingModel(torch.nn.Module):
             self.transformer, self.text_encoder, self.tokenizer, self.scheduler, prompts, clean, generator,
             self.snr_gamma, self.loss_weighting, self.own_estimate_inputs, look_ids, true_ids,
             self.look_guess_weight, self.symbol_attention, symbols, self.look_template_weight,
+            self.look_emphasis, true_looks,
         )
 
     def has_looks(self) -> bool:
@@ -170,15 +173,18 @@ def build_training_model(args) -> TrainingModel:
     supervision = symbol_attention(args)
     if supervision is not None:
         AttentionRecorder(pipe.transformer, "cross", supervision.blocks)  # `ValueError` for blocks it lacks
+    emphasis = look_emphasis(args)
+    if emphasis is not None and not pipe.transformer.config.get("looks"):
+        raise ValueError("--look_emphasis needs a model trained with looks (--looks, or a fine-tune of one).")
     return TrainingModel(pipe, args.snr_gamma, args.loss_weighting, own_estimate_inputs(args),
-                         args.look_guess_weight, supervision, args.look_template_weight).train()
+                         args.look_guess_weight, supervision, args.look_template_weight, emphasis).train()
 
 
 def checkpoint_pipeline(run: str, step: int):
     """The pipeline of `run`'s networks (rebuilt, or loaded from the folder a fine-tune started from) with the
     raw weights of its `checkpoint-{step}`."""
     with open(os.path.join(run, "training_args.json")) as file:
-        args = argparse.Namespace(**{"look_template_weight": 0.0, **json.load(file)})  # older runs lack it
+        args = argparse.Namespace(**{"look_template_weight": 0.0, "look_emphasis": None, **json.load(file)})  # older runs lack them
     model = build_training_model(args)
     model.load_state_dict(load_file(os.path.join(run, f"checkpoint-{step}", "model.safetensors")))
     return model.eval().pipeline()

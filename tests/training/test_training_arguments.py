@@ -43,6 +43,33 @@ def test_an_own_estimate_band_outside_the_schedule_or_reversed_is_refused_whatev
     assert "--own_estimate" in line and "band" in line
 
 
+def test_look_emphasis_words_become_weights_per_factor_value(tmp_path):
+    args = parse_training_args([*TINY, "--looks", "--output_dir", str(tmp_path / "run"), "--look_emphasis",
+                                "weight=light:2", "crossing_frames=7:3.5", "--look_emphasis_below", "250"])
+    emphasis = build_training_model(args).look_emphasis
+    assert emphasis.weights == {"weight": {"light": 2.0}, "crossing_frames": {7: 3.5}}
+    assert emphasis.below_timestep == 250
+
+
+@pytest.mark.parametrize("words, phrase", [
+    (["weight=light"], "FACTOR=VALUE:WEIGHT"),
+    (["speed=7:2"], "FACTOR=VALUE:WEIGHT"),
+    (["crossing_frames=8:2"], "crossing_frames is one of 15, 11, 7"),
+    (["weight=light:heavy"], "WEIGHT must be a number"),
+    (["weight=light:0"], "must be positive"),
+])
+def test_a_bad_look_emphasis_word_is_refused_by_name(tmp_path, capsys, words, phrase):
+    line = refused(parse_training_args, [*TINY, "--looks", "--output_dir", str(tmp_path / "run"),
+                                         "--look_emphasis", *words], capsys)
+    assert "--look_emphasis" in line and phrase in line
+
+
+def test_look_emphasis_on_a_model_without_looks_is_refused(tmp_path):
+    args = parse_training_args([*TINY, "--output_dir", str(tmp_path / "run"), "--look_emphasis", "weight=light:2"])
+    with pytest.raises(ValueError, match="--look_emphasis needs a model trained with looks"):
+        build_training_model(args)
+
+
 def test_overwrite_output_dir_deletes_nothing_when_another_argument_is_bad(tmp_path):
     checkpoint = tmp_path / "run" / "checkpoint-5"
     checkpoint.mkdir(parents=True)
