@@ -1,0 +1,82 @@
+"""Where a model with looks loses characters: by look, by symbol, and the asked looks it does not draw.
+
+    python benchmarks/bench_lost_characters.py --num-prompts 160 --samples-per-prompt 4 --seed 1
+
+Runs `evaluate_looks` as `bench_looks.py` does (one sampler, denoising alone: the pipeline's default) on
+the shipped model with looks (or `--model`), then breaks its per-video scores down:
+- the characters of the left-out videos (every factor left to the model) that are read wrong, by the
+  weight and crossing of the look each video was found to show, and which symbols they were;
+- the control videos (one full look asked) whose found look is not the asked one, with the factors that
+  differ, the asked and the found value.
+"""
+
+import argparse
+import collections
+
+from diffusers_textvid import LOOKS_MODEL_DIR, TextVideoPipeline
+from diffusers_textvid.evaluation import SAMPLES_PER_PROMPT, evaluate_looks, evaluation_prompt_sets
+from diffusers_textvid.schedulers import swap_scheduler
+
+from bench_looks import parse_sampler
+
+
+def lost_by_look(videos: list[dict], factors: tuple[str, str]) -> dict:
+    """(value of factors[0], value of factors[1]) -> (characters read, characters lost) over `videos`,
+    `evaluate_looks` per-video entries, each counted in the look it was found to show."""
+    counts = collections.defaultdict(lambda: [0, 0])
+    for video in videos:
+        key = tuple(video["nearest_look"][factor] for factor in factors)
+        counts[key][0] += len(video["characters_correct"])
+        counts[key][1] += video["characters_correct"].count(False)
+    return dict(counts)
+
+
+def lost_symbols(videos: list[dict]) -> collections.Counter:
+    """How often each symbol of the prompts is read wrong in `videos`."""
+    return collections.Counter(
+        symbol for video in videos for symbol, correct in zip(video["prompt"], video["characters_correct"]) if not correct
+    )
+
+
+def missed_looks(videos: list[dict]) -> list[tuple[str, dict]]:
+    """(prompt, {factor: (asked, found)}) for every control video in `videos` not found in its asked look."""
+    return [
+        (video["prompt"], {factor: (value, video["nearest_look"][factor])
+                           for factor, value in video["asked_look"].items() if video["nearest_look"][factor] != value})
+        for video in videos if video["nearest_look"] != video["asked_look"]
+    ]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default=LOOKS_MODEL_DIR)
+    parser.add_argument("--num-prompts", type=int, default=32)
+    parser.add_argument("--samples-per-prompt", type=int, default=SAMPLES_PER_PROMPT)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--sampler", type=parse_sampler, default=parse_sampler("ddim:25"))
+    args = parser.parse_args()
+
+    pipe = TextVideoPipeline.from_pretrained(args.model)
+    pipe.set_progress_bar_config(disable=True)
+    scheduler, steps = args.sampler
+    swap_scheduler(pipe, scheduler, steps)
+    prompts = evaluation_prompt_sets(args.num_prompts, args.seed)["validation"]
+    result = evaluate_looks(pipe, prompts, num_inference_steps=steps, seed=args.seed,
+                            samples_per_prompt=args.samples_per_prompt, batch_size=64, draw_left_out_look=False)
+    control, left_out = result["per_video"][:len(prompts)], result["per_video"][len(prompts):]
+
+    print(f"{scheduler} {steps}, {len(prompts)} prompts (seed {args.seed}), {args.samples_per_prompt} left-out videos each: "
+          f"characters left out {100 * result['coverage_char_accuracy']:.2f}%, control {100 * result['control_accuracy']:.1f}%\n")
+    print("| weight | crossing frames | characters | lost | share lost |\n|---|---|---|---|---|")
+    for (weight, crossing), (read, lost) in sorted(lost_by_look(left_out, ("weight", "crossing_frames")).items()):
+        print(f"| {weight} | {crossing} | {read} | {lost} | {100 * lost / read:.2f}% |")
+    symbols = lost_symbols(left_out).most_common()
+    print("\nsymbols lost (left out):", ", ".join(f"{symbol} {count}" for symbol, count in symbols) or "none")
+    misses = missed_looks(control)
+    print(f"\ncontrol videos not in the asked look: {len(misses)} of {len(control)}")
+    for prompt, differences in misses:
+        print(f"  {prompt}: " + ", ".join(f"{factor} asked {asked}, found {found}" for factor, (asked, found) in differences.items()))
+
+
+if __name__ == "__main__":
+    main()
