@@ -34,12 +34,18 @@ def parse_sampler(text: str) -> tuple[str, int]:
     return name, int(steps)
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def looks_benchmark_parser(description: str) -> argparse.ArgumentParser:
+    """The options every benchmark of `evaluate_looks` takes: --model, --num-prompts, --samples-per-prompt, --seed."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=LOOKS_MODEL_DIR)
     parser.add_argument("--num-prompts", type=int, default=32)
     parser.add_argument("--samples-per-prompt", type=int, default=SAMPLES_PER_PROMPT)
     parser.add_argument("--seed", type=int, default=0)
+    return parser
+
+
+def main():
+    parser = looks_benchmark_parser(__doc__)
     parser.add_argument("--samplers", type=parse_sampler, nargs="+", default=[parse_sampler(s) for s in DEFAULT_SAMPLERS])
     parser.add_argument("--modes", nargs="+", choices=list(MODES), default=list(MODES))
     args = parser.parse_args()

@@ -17,15 +17,14 @@ is its asked look changed as the first matching miss changed).
     python benchmarks/bench_lost_characters.py --num-prompts 160 --samples-per-prompt 4 --seed 1 --trace 4
 """
 
-import argparse
 import collections
 
-from diffusers_textvid import LOOKS_MODEL_DIR, TextVideoPipeline
-from diffusers_textvid.evaluation import SAMPLES_PER_PROMPT, evaluate_looks, evaluation_prompt_sets, render_videos
+from diffusers_textvid import TextVideoPipeline
+from diffusers_textvid.evaluation import evaluate_looks, evaluation_prompt_sets, render_videos
 from diffusers_textvid.explain.denoising import denoising_trajectory
 from diffusers_textvid.schedulers import swap_scheduler
 
-from bench_looks import parse_sampler
+from bench_looks import looks_benchmark_parser, parse_sampler
 
 
 def lost_by_look(videos: list[dict], factors: tuple[str, str]) -> dict:
@@ -88,11 +87,7 @@ def traced_videos(control: list[dict], seed: int, kept_count: int) -> list[tuple
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default=LOOKS_MODEL_DIR)
-    parser.add_argument("--num-prompts", type=int, default=32)
-    parser.add_argument("--samples-per-prompt", type=int, default=SAMPLES_PER_PROMPT)
-    parser.add_argument("--seed", type=int, default=0)
+    parser = looks_benchmark_parser(__doc__)
     parser.add_argument("--sampler", type=parse_sampler, default=parse_sampler("ddim:25"))
     parser.add_argument("--trace", type=int, default=None, metavar="N",
                         help="Trace the missed control videos and up to N kept ones along the sampling.")

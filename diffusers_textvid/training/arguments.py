@@ -210,18 +210,12 @@ def look_emphasis(args: argparse.Namespace) -> LookEmphasis | None:
     weights = {}
     for word in args.look_emphasis:
         factor_value, colon, weight_text = word.rpartition(":")
-        factor, equals, value_text = factor_value.partition("=")
-        if not colon or not equals or factor not in LOOK_FACTORS:
-            raise ValueError(f"--look_emphasis {word!r}: expected FACTOR=VALUE:WEIGHT with FACTOR one of "
-                             f"{', '.join(LOOK_FACTORS)}.")
-        values = {str(value): value for value in LOOK_FACTORS[factor]}
-        if value_text not in values:
-            raise ValueError(f"--look_emphasis {word!r}: {factor} is one of {', '.join(values)}.")
+        factor, value = parse_factor_value("--look_emphasis", word, factor_value if colon else "", "FACTOR=VALUE:WEIGHT")
         try:
             weight = float(weight_text)
         except ValueError:
             raise ValueError(f"--look_emphasis {word!r}: WEIGHT must be a number, got {weight_text!r}.") from None
-        weights.setdefault(factor, {})[values[value_text]] = weight
+        weights.setdefault(factor, {})[value] = weight
     try:
         return LookEmphasis(weights, args.look_emphasis_below)
     except ValueError as error:
@@ -424,16 +418,19 @@ DEFAULT_TARGET_MODULES = ["patch_embedding", "self_attention.to_q", "self_attent
 
 def parse_look(words: list[str]) -> dict:
     """`["direction=left_to_right", "crossing_frames=11"]` -> the complete look; `ValueError` naming a bad word."""
-    look = {}
-    for word in words:
-        factor, equals, text = word.partition("=")
-        if not equals or factor not in LOOK_FACTORS:
-            raise ValueError(f"--look {word!r}: expected FACTOR=VALUE with FACTOR one of {', '.join(LOOK_FACTORS)}.")
-        values = {str(value): value for value in LOOK_FACTORS[factor]}
-        if text not in values:
-            raise ValueError(f"--look {word!r}: {factor} is one of {', '.join(values)}.")
-        look[factor] = values[text]
-    return check_look(look)
+    return check_look(dict(parse_factor_value("--look", word, word, "FACTOR=VALUE") for word in words))
+
+
+def parse_factor_value(option: str, word: str, text: str, form: str) -> tuple[str, object]:
+    """`text` "FACTOR=VALUE" (taken from the command-line `word` of `option`, written `form`) -> (factor, value),
+    the value as `LOOK_FACTORS` holds it (e.g. 7, not "7"); `ValueError` naming the option and the word."""
+    factor, equals, value_text = text.partition("=")
+    if not equals or factor not in LOOK_FACTORS:
+        raise ValueError(f"{option} {word!r}: expected {form} with FACTOR one of {', '.join(LOOK_FACTORS)}.")
+    values = {str(value): value for value in LOOK_FACTORS[factor]}
+    if value_text not in values:
+        raise ValueError(f"{option} {word!r}: {factor} is one of {', '.join(values)}.")
+    return factor, values[value_text]
 
 
 def parse_lora_args(argv=None, description: str | None = None) -> argparse.Namespace:
