@@ -8,10 +8,9 @@ Everything runs one transformer call on true renders noised to a chosen timestep
 import numpy as np
 import torch
 
-from ..data import all_looks, render_text_video
-from ..data.dataset import video_to_model_space
-from ..data.symbol_layout import render_symbol_map, token_symbols
+from ..data import all_looks
 from ..models.attention_capture import AttentionRecorder
+from .noised_renders import noised_renders
 
 
 def asked_looks(pipe, count: int, seed: int = 0) -> list[dict]:
@@ -34,27 +33,17 @@ def record_attention(pipe, prompts: list[str], looks: list[dict], timestep: int,
     `(B, F, S, S)`, at the transformer's size (`sample_frames`, `sample_size`).
     """
     transformer = pipe.transformer
-    device = transformer.device
-    size = {"num_frames": transformer.config.sample_frames, "frame_size": transformer.config.sample_size}
-    videos = np.stack([render_text_video(prompt, **size, **look) for prompt, look in zip(prompts, looks)])
-    clean = torch.stack([video_to_model_space(video) for video in videos]).to(device)  # (B, 1, F, H, W)
-    generator = torch.Generator().manual_seed(seed)
-    noise = torch.randn(clean.shape, generator=generator).to(device)
-    timesteps = torch.full((len(prompts),), timestep, dtype=torch.long, device=device)
-    noisy = pipe.scheduler.add_noise(clean, noise, timesteps)
-    text, mask = pipe.encode_text(prompts, device)  # (B, L, D_text), (B, L)
-    look_ids = transformer.encode_looks(looks) if transformer.config.get("looks") else None
+    renders = noised_renders(pipe, prompts, looks, timestep, seed)
     with AttentionRecorder(transformer, kind) as recorder:
-        transformer(noisy.to(transformer.dtype), timesteps, text.to(transformer.dtype), mask, look_ids=look_ids)
-    maps = torch.from_numpy(np.stack([render_symbol_map(p, **size, **look) for p, look in zip(prompts, looks)]))
+        transformer(**renders.model_inputs)
     patch = tuple(transformer.config.patch_size)
-    grid = tuple(length // p for length, p in zip(videos.shape[1:], patch))
+    grid = tuple(length // p for length, p in zip(renders.videos.shape[1:], patch))
     return {
         "probabilities": {block: p.float().cpu().numpy() for block, p in recorder.probabilities.items()},
-        "token_symbols": token_symbols(maps, patch, mask.shape[1]).numpy(),
-        "attended": mask.bool().cpu().numpy(),
+        "token_symbols": renders.token_symbols.numpy(),
+        "attended": renders.mask.bool().cpu().numpy(),
         "grid": grid,
-        "videos": videos,
+        "videos": renders.videos,
     }
 
 

@@ -4,10 +4,9 @@ and a linear probe of symbol identity from each block's output."""
 import numpy as np
 import torch
 
-from ..data import VOCABULARY, render_text_video
-from ..data.dataset import video_to_model_space
-from ..data.symbol_layout import render_symbol_map, token_symbols
+from ..data import VOCABULARY
 from ..models.modeling_textvid import patchify
+from .noised_renders import noised_renders
 
 
 @torch.no_grad()
@@ -18,14 +17,7 @@ def token_activations(pipe, prompts: list[str], looks: list[dict], timestep: int
     block's MLP hidden activations (`hidden`: block -> `(T, hidden)`) and each block's output (`outputs`:
     block -> `(T, D)`). The renders are of the transformer's size (`sample_frames`, `sample_size`)."""
     transformer = pipe.transformer
-    device = transformer.device
-    size = {"num_frames": transformer.config.sample_frames, "frame_size": transformer.config.sample_size}
-    clean = torch.stack([video_to_model_space(render_text_video(p, **size, **look)) for p, look in zip(prompts, looks)])
-    noise = torch.randn(clean.shape, generator=torch.Generator().manual_seed(seed))
-    timesteps = torch.full((len(prompts),), timestep, dtype=torch.long)
-    noisy = pipe.scheduler.add_noise(clean, noise, timesteps).to(device, transformer.dtype)
-    text, mask = pipe.encode_text(prompts, device)
-    look_ids = transformer.encode_looks(looks) if transformer.config.get("looks") else None
+    renders = noised_renders(pipe, prompts, looks, timestep, seed)
     hidden, outputs, handles = {}, {}, []
     for index, block in enumerate(transformer.blocks):
         handles.append(block.mlp[1].register_forward_hook(
@@ -33,12 +25,11 @@ def token_activations(pipe, prompts: list[str], looks: list[dict], timestep: int
         handles.append(block.register_forward_hook(
             lambda module, args, output, index=index: outputs.__setitem__(index, output[0].float())))
     try:
-        transformer(noisy, timesteps.to(device), text.to(transformer.dtype), mask, look_ids=look_ids)
+        transformer(**renders.model_inputs)
     finally:
         for handle in handles:
             handle.remove()
-    maps = torch.from_numpy(np.stack([render_symbol_map(p, **size, **look) for p, look in zip(prompts, looks)]))
-    shown = token_symbols(maps, tuple(transformer.config.patch_size), mask.shape[1])  # (B, N, L)
+    shown = renders.token_symbols  # (B, N, L)
     single = shown.sum(dim=2) == 1  # (B, N)
     rows, tokens = single.nonzero(as_tuple=True)
     positions = shown[rows, tokens].float().argmax(dim=1)  # which text token (symbol of the prompt)
@@ -47,7 +38,7 @@ def token_activations(pipe, prompts: list[str], looks: list[dict], timestep: int
     return {
         "labels": labels,
         "prompt_index": rows.numpy(),
-        "pixels": patchify(clean, tuple(transformer.config.patch_size))[rows, tokens].numpy(),
+        "pixels": patchify(renders.clean, tuple(transformer.config.patch_size))[rows, tokens].numpy(),
         "hidden": {b: h[rows, tokens].cpu().numpy() for b, h in hidden.items()},
         "outputs": {b: o[rows, tokens].cpu().numpy() for b, o in outputs.items()},
     }
