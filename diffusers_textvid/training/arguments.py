@@ -25,8 +25,9 @@ from .checkpoints import check_checkpoint, complete_checkpoints
 # ----------------------------------------------------------------------------------------------
 
 
-def parse_training_args(argv=None, description: str | None = None) -> argparse.Namespace:
-    """The arguments of `training/train_textvid.py` (`description`: its help text), checked."""
+def training_parser(description: str | None = None) -> argparse.ArgumentParser:
+    """The parser of `training/train_textvid.py`'s arguments (`description`: its help text), without the checks
+    `parse_training_args` adds; `training_parser().parse_args([])` holds every default."""
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     model = parser.add_argument_group("model")
     model.add_argument("--pretrained_model_name_or_path", default=None,
@@ -116,6 +117,12 @@ def parse_training_args(argv=None, description: str | None = None) -> argparse.N
     hub.add_argument("--push_to_hub", action="store_true")
     hub.add_argument("--hub_model_id", default=None, help="Repo id; defaults to the output folder's name.")
     hub.add_argument("--hub_token", default=None)
+    return parser
+
+
+def parse_training_args(argv=None, description: str | None = None) -> argparse.Namespace:
+    """The arguments of `training/train_textvid.py` (`description`: its help text), checked."""
+    parser = training_parser(description)
     args = parser.parse_args(argv)
     if args.push_to_hub and args.hub_token is None:
         args.hub_token = os.environ.get("HF_TOKEN")

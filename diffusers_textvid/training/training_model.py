@@ -18,7 +18,9 @@ from ..models.attention_capture import AttentionRecorder
 from ..diffusion_loss import LookEmphasis, OwnEstimateInputs, SymbolAttention, diffusion_loss
 from ..pipelines import TextVideoPipeline
 from ..presets import build_pipeline
-from .arguments import check_renderable_model, look_emphasis, own_estimate_inputs, read_model_config, symbol_attention
+from .arguments import (
+    check_renderable_model, look_emphasis, own_estimate_inputs, read_model_config, symbol_attention, training_parser,
+)
 
 
 def step_generator(seed: int, process_index: int, step: int) -> torch.Generator:
@@ -184,7 +186,8 @@ def checkpoint_pipeline(run: str, step: int):
     """The pipeline of `run`'s networks (rebuilt, or loaded from the folder a fine-tune started from) with the
     raw weights of its `checkpoint-{step}`."""
     with open(os.path.join(run, "training_args.json")) as file:
-        args = argparse.Namespace(**{"look_template_weight": 0.0, "look_emphasis": None, **json.load(file)})  # older runs lack them
+        # A run saved before an option existed holds no value for it: it trained with that option's default.
+        args = argparse.Namespace(**{**vars(training_parser().parse_args([])), **json.load(file)})
     model = build_training_model(args)
     model.load_state_dict(load_file(os.path.join(run, f"checkpoint-{step}", "model.safetensors")))
     return model.eval().pipeline()

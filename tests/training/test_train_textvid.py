@@ -529,3 +529,17 @@ def test_checkpoint_pipeline_holds_the_raw_weights_of_the_step_it_names(uninterr
         torch.testing.assert_close(weight, raw[f"transformer.{name}"], rtol=0, atol=0)
     assert any(not torch.equal(before, after) for before, after in
                zip(early.transformer.state_dict().values(), late.transformer.state_dict().values()))
+
+
+def test_checkpoint_pipeline_reads_a_run_saved_before_some_options_existed(uninterrupted_run, tmp_path):
+    """Options a run's training_args.json lacks take their defaults: the run trained before they existed."""
+    saved = json.loads((uninterrupted_run / "training_args.json").read_text())
+    old_run = tmp_path / "old-run"
+    old_run.mkdir()
+    (old_run / "checkpoint-8").symlink_to(uninterrupted_run / "checkpoint-8")
+    lacking = ("look_template_weight", "look_emphasis", "look_emphasis_below", "own_estimate_share")
+    assert all(option in saved for option in lacking)
+    (old_run / "training_args.json").write_text(json.dumps({k: v for k, v in saved.items() if k not in lacking}))
+    old, current = (training_model.checkpoint_pipeline(str(run), 8) for run in (old_run, uninterrupted_run))
+    for (name, weight), other in zip(old.transformer.state_dict().items(), current.transformer.state_dict().values()):
+        torch.testing.assert_close(weight, other, rtol=0, atol=0, msg=name)
